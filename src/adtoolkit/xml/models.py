@@ -93,6 +93,11 @@ def _const_value(value: object, type: str | None) -> tuple[str, str]:
     return str(value), type or "string"
 
 
+def _when(when: str | None) -> str | None:
+    """OnFrame is NDFileHDF5's default and not in the XSD, so builders leave it out."""
+    return None if when == "OnFrame" else when
+
+
 # --------------------------------------------------------------------------- attributes
 
 
@@ -237,7 +242,7 @@ class LayoutAttribute:
     ) -> LayoutAttribute:
         """The value of NDAttribute ``ndattribute``, written at file open or close."""
         _check_choice("when", when, WHEN_VALUES)
-        return cls(name, "ndattribute", ndattribute=ndattribute, when=when)
+        return cls(name, "ndattribute", ndattribute=ndattribute, when=_when(when))
 
 
 class _HasAttributes:
@@ -279,7 +284,7 @@ class Dataset(_HasAttributes):
     ) -> Dataset:
         """The values of NDAttribute ``ndattribute`` (default: same as ``name``)."""
         _check_choice("when", when, WHEN_VALUES)
-        return cls(name, "ndattribute", ndattribute=ndattribute or name, when=when)
+        return cls(name, "ndattribute", ndattribute=ndattribute or name, when=_when(when))
 
     @classmethod
     def constant(cls, name: str, value: object, type: str | None = None) -> Dataset:
