@@ -243,3 +243,14 @@ def test_windows_ioc_directory():
 
     assert _ioc_path("C:\\epics\\xml", "layout.xml") == "C:\\epics\\xml\\layout.xml"
     assert _ioc_path("/epics/xml/", "layout.xml") == "/epics/xml/layout.xml"
+
+
+def test_file_mode_from_the_devices_path_templates(tmp_path, hdf5):
+    # ophyd's FileStoreBase attribute names: IOC-side and workstation-side directories
+    hdf5.write_path_template = IOC_DIR
+    hdf5.read_path_template = str(tmp_path)
+    ioc = FakeIOC(tmp_path, hdf5)
+    done = install_layout(Layout.default(), hdf5, inline=False, settle=0)
+    assert done == type(done)("/ioc/xml/layout.xml", tmp_path / "layout.xml")
+    assert ioc.seen == ["/ioc/xml/layout.xml"]
+    assert parse_layout(tmp_path / "layout.xml") == Layout.default()

@@ -3,7 +3,9 @@
 Two ways to hand a file to the IOC:
 
 - **file**: write it (atomically) into ``local_dir``, the workstation's view of a
-  directory the IOC sees as ``ioc_dir``, and put the IOC-side path in the PV;
+  directory the IOC sees as ``ioc_dir``, and put the IOC-side path in the PV.
+  With ``inline=False`` and no directories, an ophyd file plugin's
+  ``write_path_template``/``read_path_template`` are used;
 - **inline**: put the XML text itself in the PV.  The IOC recognises inline XML by
   ``<Attributes>`` in NDAttributesFile and by ``<?xml`` in XMLFileName, so the text
   is compacted to one line; it must fit the waveform (NDAttributesFile is 256
@@ -129,6 +131,25 @@ def _as_int(value: Any, labels: Mapping[int, str]) -> int | None:
         return None
 
 
+def _path_templates(target: Any) -> tuple[str, str] | None:
+    """(IOC-side, workstation-side) directories from an ophyd file plugin's templates.
+
+    ophyd's FileStoreBase names them write_path_template (as the IOC writes) and
+    read_path_template (as the workstation reads); strftime codes are expanded.
+    """
+    from datetime import datetime
+
+    try:
+        write = getattr(target, "write_path_template", None)
+        read = getattr(target, "read_path_template", None)
+    except Exception:  # ophyd raises when a template is not configured
+        return None
+    if not write or not read or isinstance(target, Mapping):
+        return None
+    now = datetime.now()
+    return now.strftime(str(write)), now.strftime(str(read))
+
+
 def _ioc_path(ioc_dir: str, filename: str) -> str:
     if "\\" in ioc_dir or (len(ioc_dir) > 1 and ioc_dir[1] == ":"):
         return str(PureWindowsPath(ioc_dir) / filename)
@@ -157,6 +178,7 @@ def _value_for(
     filename: str,
     max_inline: int,
     what: str,
+    templates: tuple[str, str] | None = None,
 ) -> Installed:
     if inline is None:
         inline = ioc_dir is None
@@ -170,8 +192,13 @@ def _value_for(
                 "Give ioc_dir/local_dir to install it as a file instead."
             )
         return Installed(text)
+    if ioc_dir is None and local_dir is None and templates is not None:
+        ioc_dir, local_dir = templates
     if ioc_dir is None or local_dir is None:
-        raise InstallError(f"installing {what} as a file needs both ioc_dir and local_dir")
+        raise InstallError(
+            f"installing {what} as a file needs both ioc_dir and local_dir "
+            "(or a device with write_path_template and read_path_template)"
+        )
     local = Path(local_dir)
     if not local.is_dir():
         raise InstallError(
@@ -214,6 +241,7 @@ def install_attributes(
         filename=filename,
         max_inline=max_inline,
         what="attributes XML",
+        templates=_path_templates(target),
     )
     _put(file_signal, installed.pv_value, timeout)
     if status_signal is not None:
@@ -259,6 +287,7 @@ def install_layout(
         filename=filename,
         max_inline=max_inline,
         what="layout XML",
+        templates=_path_templates(target),
     )
     _put(name_signal, installed.pv_value, timeout)
     if valid_signal is not None:
