@@ -440,3 +440,14 @@ def test_validate_and_check_on_models():
         check(layout, ["temp"])
     assert "'Temp' is not defined" in str(info.value)
     assert info.value.problems[0].filename == "<layout>"
+
+
+def test_repeated_global_is_a_warning():
+    problems = lay(
+        '<hdf5_layout>\n<global name="detector_data_destination" ndattribute="A"/>\n'
+        '<global name="detector_data_destination" ndattribute="B"/>\n'
+        '<group name="g"><dataset name="d" source="detector"/></group></hdf5_layout>',
+        ["A", "B"],
+    )
+    assert [(p.line, p.severity) for p in problems] == [(3, "warning")]
+    assert "first at line 2" in problems[0].message

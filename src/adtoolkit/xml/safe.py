@@ -75,7 +75,7 @@ def _looks_like_text(source: str | bytes | os.PathLike) -> bool:
         return True
     if isinstance(source, os.PathLike):
         return False
-    return source.lstrip().startswith("<")
+    return source.lstrip("\ufeff \t\r\n").startswith("<")
 
 
 def read_source(source: str | bytes | os.PathLike, filename: str | None = None):

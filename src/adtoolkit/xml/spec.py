@@ -130,6 +130,8 @@ def attributes_from_spec(data: Any, where: str = "spec") -> Attributes:
         if source is None:
             raise SpecError(f"{here}: needs a source (pv:, param:, function: or const:)")
         description = entry.get("description")
+        if description is not None:
+            description = str(description)
         try:
             if type_ == "EPICS_PV":
                 result.pv(name, str(source), entry.get("dbrtype", "DBR_NATIVE"), description)
