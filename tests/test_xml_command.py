@@ -305,3 +305,14 @@ def test_layout_needs_exactly_one_source(capsys):
         main(["xml", "layout", "spec.yaml", "--default"])
     assert info.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_validate_ophyd_option(capsys):
+    minimal = str(DATA / "ADSimDetector_iocSimDetector_hdf5_layout_minimal.xml")
+    assert main(["xml", "validate", minimal]) == 0
+    assert "/entry/data/data" not in capsys.readouterr().err
+    assert main(["xml", "validate", "--ophyd", "--strict", minimal]) == 1
+    assert (
+        f"{minimal}:1: warning: /entry/data/data is not the detector data"
+        in capsys.readouterr().err
+    )

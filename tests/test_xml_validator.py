@@ -451,3 +451,48 @@ def test_repeated_global_is_a_warning():
     )
     assert [(p.line, p.severity) for p in problems] == [(3, "warning")]
     assert "first at line 2" in problems[0].message
+
+
+@pytest.mark.parametrize(
+    "name, flagged",
+    [
+        ("ADSimDetector_iocSimDetector_hdf5_layout_nexus.xml", False),
+        ("nexus_definitions_manual_epics_layout.xml", False),
+        ("ADSimDetector_iocSimDetector_hdf5_layout_minimal.xml", True),
+        ("ADSimDetector_iocHDF5Test_test1_layout.xml", True),
+        ("ADCore_XML_schema_new_txm_sample.xml", True),
+    ],
+)
+def test_ophyd_option_checks_entry_data_data(name, flagged):
+    plain = validate_files([DATA / name])
+    with_ophyd = validate_files([DATA / name], ophyd=True)
+    extra = [p for p in with_ophyd if p not in plain]
+    assert len(extra) == (1 if flagged else 0)
+    assert all("/entry/data/data" in p.message and p.severity == "warning" for p in extra)
+
+
+def test_ophyd_option_link_to_a_non_detector_dataset():
+    problems = lay(
+        '<hdf5_layout><group name="entry">\n<dataset name="d" source="detector"/>\n'
+        '<dataset name="c" source="constant" value="1" type="int"/>\n'
+        '<group name="data">\n<hardlink name="data" target="/entry/c"/>\n</group></group></hdf5_layout>'
+    )
+    assert problems == []
+    problems = validate_layout_document(
+        parse_document(
+            '<hdf5_layout><group name="entry">\n<dataset name="d" source="detector"/>\n'
+            '<dataset name="c" source="constant" value="1" type="int"/>\n'
+            '<group name="data">\n<hardlink name="data" target="/entry/c"/>\n</group></group></hdf5_layout>',
+            "l.xml",
+        ),
+        None,
+        ophyd=True,
+    )
+    assert [(p.line, p.severity) for p in problems] == [(5, "warning")]
+
+
+@pytest.mark.parametrize(
+    "factory", [Layout.default, Layout.nexus, lambda: Layout.nexus(Attributes().pv("T", "P:T"))]
+)
+def test_ready_made_layouts_satisfy_the_ophyd_check(factory):
+    assert validate(factory(), ophyd=True) == []

@@ -24,6 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("validate", help="check attributes and layout files against the IOC's rules")
     p.add_argument("files", nargs="+", metavar="FILE", help="attributes and layout XML files")
     p.add_argument("--strict", action="store_true", help="fail on warnings too")
+    p.add_argument(
+        "--ophyd",
+        action="store_true",
+        help="also warn when /entry/data/data (read by ophyd's AD_HDF5 handler) is not the detector data",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
 
     p = sub.add_parser("attributes", help="build an attributes file from a YAML/TOML spec")
@@ -85,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.xml_command == "validate":
-            problems = validate_files(args.files)
+            problems = validate_files(args.files, ophyd=args.ophyd)
             _print_problems(problems, args.quiet)
             failed = _failed(problems, args.strict)
             if not failed and not args.quiet:

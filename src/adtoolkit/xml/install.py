@@ -163,10 +163,21 @@ def _compact(xml: str, keep_declaration: bool) -> str:
     return "".join(lines)
 
 
+class InstallWarning(UserWarning):
+    """A validator warning about a file being installed (it is installed anyway)."""
+
+
 def _check(model: Attributes | Layout, attributes: Iterable[str] | None) -> None:
-    errors = [p for p in validate(model, attributes) if p.severity == ERROR]
+    """Refuse files with errors; show warnings (and, for layouts, whether ophyd can read
+    the frames from /entry/data/data) as Python warnings."""
+    import warnings
+
+    problems = validate(model, attributes, ophyd=isinstance(model, Layout))
+    errors = [p for p in problems if p.severity == ERROR]
     if errors:
         raise ValidationError(errors)
+    for problem in problems:
+        warnings.warn(str(problem), InstallWarning, stacklevel=3)
 
 
 def _value_for(

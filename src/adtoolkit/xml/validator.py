@@ -36,6 +36,8 @@ from adtoolkit.xml.xmlio import ATTRIBUTE_KEYS, DATASET_KEYS, LAYOUT_ATTRIBUTE_K
 
 ERROR = "error"
 WARNING = "warning"
+#: Where ophyd's AD_HDF5 handler (area_detector_handlers) reads the frames.
+OPHYD_DATA_PATH = "/entry/data/data"
 
 
 @dataclass(frozen=True)
@@ -196,9 +198,10 @@ def validate_attributes_document(doc: Document) -> list[Problem]:
 class _LayoutChecker:
     """Walks a layout the way NDFileHDF5's LayoutXML builds its tree."""
 
-    def __init__(self, doc: Document, known: set[str] | None):
+    def __init__(self, doc: Document, known: set[str] | None, ophyd: bool = False):
         self.doc = doc
         self.known = known
+        self.ophyd = ophyd
         self.problems: list[Problem] = []
         self.paths: dict[str, tuple[str, Node]] = {}  # path -> (kind, node)
         self.ndattr_datasets: list[tuple[str, str, Node]] = []  # (ndattribute, path, node)
@@ -356,7 +359,24 @@ class _LayoutChecker:
             else:
                 self.report(node, f"unknown element <{node.tag}>: NDFileHDF5 ignores it")
         self.check_tree()
+        if self.ophyd:
+            self.check_ophyd_link()
         return self.problems
+
+    def check_ophyd_link(self) -> None:
+        """ophyd's AD_HDF5 handler (area_detector_handlers) reads /entry/data/data."""
+        kind, node = self.paths.get(OPHYD_DATA_PATH, (None, None))
+        if kind == "hardlink":
+            target = node.get("target") or ""
+            norm = "/" + "/".join(p for p in target.split("/") if p)
+            kind = self.paths.get(norm, (None, None))[0]
+        if kind != "detector":
+            self.report(
+                node or self.doc.root,
+                f"{OPHYD_DATA_PATH} is not the detector data: ophyd's AD_HDF5 handler reads "
+                "the frames from there (add a hardlink to the detector dataset)",
+                WARNING,
+            )
 
     def check_global(self, node: Node) -> None:
         name, ndattr = node.get("name"), node.get("ndattribute")
@@ -565,25 +585,28 @@ class _LayoutChecker:
 
 
 def validate_layout_document(
-    doc: Document, attributes: Iterable[str] | None = None
+    doc: Document, attributes: Iterable[str] | None = None, ophyd: bool = False
 ) -> list[Problem]:
     """Problems of one layout file (B.4).
 
     ``attributes`` are the NDAttribute names the files define; the IOC's own
     (NDArray* and ColorMode) are added.  With ``None`` the ``ndattribute=``
-    names are not checked.
+    names are not checked.  ``ophyd=True`` also warns when ``/entry/data/data``
+    is not the detector data, where ophyd's AD_HDF5 handler reads frames.
     """
     known = None
     if attributes is not None:
         known = set(attributes) | set(AUTOMATIC_ATTRIBUTES) | set(DRIVER_ATTRIBUTES)
-    return _LayoutChecker(doc, known).run()
+    return _LayoutChecker(doc, known, ophyd).run()
 
 
 # --------------------------------------------------------------------------- front ends
 
 
 def validate(
-    obj: Attributes | Layout, attributes: Attributes | Iterable[str] | None = None
+    obj: Attributes | Layout,
+    attributes: Attributes | Iterable[str] | None = None,
+    ophyd: bool = False,
 ) -> list[Problem]:
     """Validate a model (checked on its XML, so line numbers refer to ``obj.to_xml()``)."""
     name = "<layout>" if isinstance(obj, Layout) else "<attributes>"
@@ -593,7 +616,7 @@ def validate(
     names = None
     if attributes is not None:
         names = attributes.names if isinstance(attributes, Attributes) else list(attributes)
-    return validate_layout_document(doc, names)
+    return validate_layout_document(doc, names, ophyd)
 
 
 def check(obj: Attributes | Layout, attributes: Attributes | Iterable[str] | None = None) -> None:
@@ -603,7 +626,7 @@ def check(obj: Attributes | Layout, attributes: Attributes | Iterable[str] | Non
         raise ValidationError(errors)
 
 
-def validate_files(paths: Sequence[str | os.PathLike]) -> list[Problem]:
+def validate_files(paths: Sequence[str | os.PathLike], ophyd: bool = False) -> list[Problem]:
     """Validate attributes and layout files together: every layout is cross-checked
     against the NDAttributes of all the attributes files given (cam + plugins)."""
     from adtoolkit.xml.safe import XMLParseError, XMLSecurityError
@@ -635,5 +658,5 @@ def validate_files(paths: Sequence[str | os.PathLike]) -> list[Problem]:
                 )
             )
     for doc in layouts:
-        problems += validate_layout_document(doc, names if have_attributes else None)
+        problems += validate_layout_document(doc, names if have_attributes else None, ophyd)
     return problems
