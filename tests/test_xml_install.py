@@ -213,13 +213,25 @@ def test_macros_are_written_first(hdf5, ioc):
         lambda value, **k: order.append(("macros", value)), run=False
     )
     hdf5.nd_attributes_file.subscribe(lambda value, **k: order.append(("file", value)), run=False)
+    install_attributes(Attributes().pv("T", "$(P)temp"), hdf5, inline=True, macros="P=T:", settle=0)
+    assert order == [("macros", "P=T:"), ("file", hdf5.nd_attributes_file.get())]
+
+
+def test_undefined_macro_is_refused_before_writing(tmp_path, hdf5, ioc):
+    attrs = Attributes().pv("T", "$(P)temp").pv("U", "${ID}gap").pv("V", "$(D=X:)v")
+    with pytest.raises(InstallError, match=r"macro\(s\) ID used by the attributes but not defined"):
+        install_attributes(
+            attrs, hdf5, ioc_dir=IOC_DIR, local_dir=tmp_path, macros="P=T:", settle=0
+        )
+    assert ioc.seen == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_macros_without_ndattributesmacros_warn(hdf5, ioc):
     from adtoolkit.xml.install import InstallWarning
 
     with pytest.warns(InstallWarning, match="holds a macro"):
-        install_attributes(
-            Attributes().pv("T", "$(P)temp"), hdf5, inline=True, macros="P=T:", settle=0
-        )
-    assert [kind for kind, _ in order] == ["macros", "file"]
+        install_attributes(Attributes().pv("T", "$(P)temp"), hdf5, inline=True, settle=0)
 
 
 @pytest.mark.parametrize(
