@@ -496,3 +496,10 @@ def test_ophyd_option_link_to_a_non_detector_dataset():
 )
 def test_ready_made_layouts_satisfy_the_ophyd_check(factory):
     assert validate(factory(), ophyd=True) == []
+
+
+def test_ndfilenexus_template_is_recognised_as_not_a_layout():
+    path = DATA / "nexus_plugin" / "ADSimDetector_iocSimDetector_NexusTemplate.xml"
+    (problem,) = validate_files([path])
+    assert problem.severity == "error" and problem.line == 3
+    assert "NDFileNexus plugin" in problem.message

@@ -66,7 +66,7 @@ def _is_namespace_attr(key: str) -> bool:
 
 
 def _case_hint(name: str, known: Iterable[str]) -> str:
-    for k in known:
+    for k in sorted(known):
         if k.lower() == name.lower():
             return f" (the attributes define {k!r}: names are case-sensitive in the IOC)"
     return ""
@@ -654,7 +654,12 @@ def validate_files(paths: Sequence[str | os.PathLike], ophyd: bool = False) -> l
                 Problem(
                     doc.filename,
                     doc.root.line,
-                    f"root element <{doc.root.tag}> is neither <Attributes> nor <hdf5_layout>",
+                    f"root element <{doc.root.tag}> is neither <Attributes> nor <hdf5_layout>"
+                    + (
+                        " (this is a template for the NDFileNexus plugin, not NDFileHDF5)"
+                        if doc.root.tag == "NXroot"
+                        else ""
+                    ),
                 )
             )
     for doc in layouts:
