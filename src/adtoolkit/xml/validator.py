@@ -551,6 +551,7 @@ class _LayoutChecker:
         # hard links
         default_group = self.ndattr_default_groups[0][0] if self.ndattr_default_groups else None
         placed = {n for n, _, _ in self.ndattr_datasets}
+        unplaced = self.known - placed if self.known is not None else set()
         for path, node in self.hardlinks:
             target = node.get("target") or ""
             where = f"hardlink {path}"
@@ -561,9 +562,8 @@ class _LayoutChecker:
             kind = self.paths.get(norm, (None, None))[0]
             auto = (
                 default_group is not None
-                and self.known is not None
                 and norm.rsplit("/", 1)[0] == default_group
-                and norm.rsplit("/", 1)[1] in self.known - placed
+                and norm.rsplit("/", 1)[1] in unplaced
             )
             if kind is None and auto:
                 kind = "ndattribute"
