@@ -503,3 +503,16 @@ def test_ndfilenexus_template_is_recognised_as_not_a_layout():
     (problem,) = validate_files([path])
     assert problem.severity == "error" and problem.line == 3
     assert "NDFileNexus plugin" in problem.message
+
+
+def test_unplaced_attributes_without_default_group_are_reported():
+    text = (
+        '<hdf5_layout auto_ndattr_default="false">\n<group name="g">\n'
+        '<dataset name="d" source="detector"/>\n'
+        '<dataset name="t" source="ndattribute" ndattribute="Temp"/>\n</group>\n</hdf5_layout>'
+    )
+    problems = lay(text, ["Temp", "Gain"])
+    assert [(p.line, p.severity) for p in problems] == [(1, "warning")]
+    assert "(ColorMode, Gain, and the NDArray* ones)" in problems[0].message
+    # with auto_ndattr_default true (the default) they go to the file root: nothing to say
+    assert lay(text.replace(' auto_ndattr_default="false"', ""), ["Temp", "Gain"]) == []

@@ -548,6 +548,18 @@ class _LayoutChecker:
                     f"{self.ndattr_default_groups[0][0]}); NDFileHDF5 uses only one",
                     WARNING,
                 )
+        # NDAttributes with no place at all
+        auto_default = root.get("auto_ndattr_default") != "false"
+        if not self.ndattr_default_groups and not auto_default and self.known is not None:
+            placed_names = {n for n, _, _ in self.ndattr_datasets}
+            lost = sorted(self.known - placed_names - set(AUTOMATIC_ATTRIBUTES))
+            if lost:
+                self.report(
+                    root,
+                    "auto_ndattr_default='false' and no ndattr_default group: NDAttributes "
+                    f"without a dataset are not written ({', '.join(lost)}, and the NDArray* ones)",
+                    WARNING,
+                )
         # hard links
         default_group = self.ndattr_default_groups[0][0] if self.ndattr_default_groups else None
         placed = {n for n, _, _ in self.ndattr_datasets}
