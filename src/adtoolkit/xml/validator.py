@@ -234,8 +234,15 @@ class _LayoutChecker:
 
     def check_name(self, node: Node, taken: dict[str, Node], kind: str) -> str | None:
         name = node.get("name")
+        # LayoutXML still "closes" a group/dataset it refused, so what follows it in
+        # the same group is attached one level up.
+        shifted = (
+            " (and, as it still closes it, what follows it in this group lands in the parent group)"
+            if kind in ("group", "dataset")
+            else ""
+        )
         if name is None:
-            self.report(node, f"<{kind}> without name=: NDFileHDF5 ignores it")
+            self.report(node, f"<{kind}> without name=: NDFileHDF5 ignores it{shifted}")
             return None
         if not name or "/" in name or name in (".", ".."):
             self.report(node, f"<{kind}> name {name!r} is not a valid HDF5 link name")
@@ -243,7 +250,7 @@ class _LayoutChecker:
             self.report(
                 node,
                 f"duplicate name {name!r} in this group (first at line {taken[name].line}): "
-                "NDFileHDF5 rejects the second one and its contents",
+                f"NDFileHDF5 rejects the second one and its contents{shifted}",
             )
             return None
         taken[name] = node
