@@ -138,7 +138,7 @@ class SimDetector(NDArrayDriver):
                 self._stop.set()
                 self.set_acquire(0)
             return
-        p.set(name, value)
+        super().write_param(addr, name, value)
         if name in RESET_PARAMS or name.startswith("SIM_"):
             p.set("RESET_IMAGE", 1)
 
@@ -294,5 +294,6 @@ class SimDetector(NDArrayDriver):
                 "ColorMode", color, "INT32", "Color mode", "Driver", "NDAttrSourceDriver"
             )
         }
-        attrs.update(self.extra_attributes())
-        return NDArray.stamped(image, unique_id, color_mode=color, dims=dims, attributes=attrs)
+        array = NDArray.stamped(image, unique_id, color_mode=color, dims=dims, attributes=attrs)
+        array.attributes.update(self.extra_attributes(array))
+        return array
