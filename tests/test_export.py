@@ -1,0 +1,222 @@
+"""NeXus export of real bluesky runs whose frames sit in ADCore-layout HDF5 files."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+from adsupport import World
+from bluesky import plan_stubs as bps
+from bluesky import preprocessors as bpp
+
+from adtoolkit.export import ExportError, NexusSerializer, export, finish_export
+
+
+def image_of(world: World, uid: str) -> np.ndarray:
+    """Frames as databroker reads them: (points, frames_per_point, Y, X)."""
+    return world.catalog[uid].primary.read()[world.det.image.name].values
+
+
+def test_export_links_frames_and_writes_context(world: World, tmp_path):
+    uid = world.scan(points=5)
+    art = export(world.documents, tmp_path / "out", file_prefix="scan{scan_id}")
+    (path,) = art["nexus"]
+    assert path.name == "scan1.h5"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["scan1.h5"]  # no .tmp left
+    expected = image_of(world, uid)
+    with h5py.File(path, "r") as f:
+        assert f.attrs["default"] == "entry"
+        entry = f["entry"]
+        assert entry.attrs["default"] == "data"
+        assert entry["entry_identifier"][()].decode() == uid
+        link = entry["instrument/adsim"].get("data", getlink=True)
+        assert isinstance(link, h5py.ExternalLink)
+        assert link.filename == str(world.det.files[0])
+        assert np.array_equal(entry["instrument/adsim/data"][()], expected[:, 0])
+        nxdata = entry["data"]
+        assert nxdata.attrs["signal"] == "data"
+        assert list(nxdata.attrs["axes"]) == ["motor", "y_pixel", "x_pixel"]
+        assert np.array_equal(nxdata["data"][()], expected[:, 0])
+        assert np.allclose(nxdata["motor"][()], [-1, -0.5, 0, 0.5, 1])
+        scal = entry["measurement/scalar_data"]
+        assert list(scal.attrs["axes"]) == ["motor"]
+        assert list(scal.attrs["signals"]) == ["adsim_total", "det"]
+        assert scal.attrs["monitor"] == "I0"
+        sums = expected.reshape(5, -1).sum(axis=1, dtype=np.float64)
+        assert np.array_equal(scal["adsim_total"][()], sums)
+        pos = entry["measurement/positioners"]
+        assert pos["motor1"][()] == pytest.approx(0.25)
+        assert pos["motor2"][()] == pytest.approx(-3.0)
+        dev = entry["measurement/devices/adsim"]
+        assert np.array_equal(dev["data"][()], expected[:, 0])
+        assert list(dev["NDArrayUniqueId"][()]) == [1, 2, 3, 4, 5]
+        assert dev["CameraModel"].attrs["NDAttrSource"] == "SIM:cam1:Model_RBV"
+        base = entry["bluesky/streams/baseline"]
+        assert base["motor1"].shape == (2,)
+        assert entry["bluesky/start/plan_name"][()].decode() == "scan"
+        assert entry["bluesky/stop/exit_status"][()].decode() == "success"
+
+
+def test_copy_is_bit_exact_and_self_contained(world: World, tmp_path):
+    uid = world.scan(points=4)
+    expected = image_of(world, uid)
+    (path,) = export(world.catalog[uid], tmp_path, file_prefix="copy", copy=True)["nexus"]
+    shutil.rmtree(world.det.write_root)  # the copy must not need the IOC's files
+    with h5py.File(path, "r") as f:
+        data = f["entry/instrument/adsim/data"]
+        assert not data.is_virtual
+        assert data.chunks == (1, 48, 64)
+        assert np.array_equal(data[()], expected[:, 0])
+        assert np.array_equal(f["entry/measurement/devices/adsim/data"][()], expected[:, 0])
+
+
+def test_compressed_frames_copied_raw_stay_bit_exact(tmp_path):
+    world = World(tmp_path, compression="gzip", chunk_frames=2)
+    uid = world.scan(points=5)
+    expected = image_of(world, uid)
+    (path,) = export(world.documents, tmp_path / "o", file_prefix="z", copy=True)["nexus"]
+    with h5py.File(path, "r") as f:
+        data = f["entry/instrument/adsim/data"]
+        assert data.compression == "gzip"
+        assert np.array_equal(data[()], expected[:, 0])
+
+
+def test_several_runs_become_several_entries(world: World, tmp_path):
+    uid1 = world.scan(points=3)
+    uid2 = world.count(num=2)
+    (path,) = export([world.catalog[uid1], world.catalog[uid2]], tmp_path, "two")["nexus"]
+    (path2,) = export(world.documents, tmp_path, "two-docs")["nexus"]
+    for p in (path, path2):
+        with h5py.File(p, "r") as f:
+            assert f.attrs["default"] == "entry_1"
+            assert sorted(f) == ["entry_1", "entry_2"]
+            assert f["entry_1/entry_identifier"][()].decode() == uid1
+            assert f["entry_2/entry_identifier"][()].decode() == uid2
+            assert np.array_equal(f["entry_1/data/data"][()], image_of(world, uid1)[:, 0])
+            assert np.array_equal(f["entry_2/data/data"][()], image_of(world, uid2)[:, 0])
+            # count has no motor: the frames are plotted against the frame number
+            assert list(f["entry_2/data"].attrs["axes"])[0] == "frame_number"
+
+
+def test_run_spanning_two_files_gets_a_virtual_dataset(tmp_path):
+    world = World(tmp_path, frames_per_point=2)
+
+    def two_files():  # the detector is staged twice inside one run: two IOC files
+        for num in (2, 3):
+            yield from bps.stage(world.det)
+            for _ in range(num):
+                yield from bps.trigger_and_read([world.det])
+            yield from bps.unstage(world.det)
+
+    (uid,) = world.RE(bpp.run_wrapper(two_files()))
+    assert len(world.det.files) == 2
+    (path,) = export(world.documents, tmp_path / "o", "vds")["nexus"]
+    expected = image_of(world, uid)
+    assert expected.shape == (5, 2, 48, 64)
+    with h5py.File(path, "r") as f:
+        data = f["entry/instrument/adsim/data"]
+        assert data.is_virtual
+        assert sorted({s.file_name for s in data.virtual_sources()}) == sorted(
+            str(p) for p in world.det.files
+        )
+        assert np.array_equal(data[()].reshape(expected.shape), expected)
+        assert data.attrs["frames_per_point"] == 2
+        uids = f["entry/measurement/devices/adsim/NDArrayUniqueId"][()]
+        assert list(uids) == list(range(1, 11))
+
+
+def test_path_map_points_links_to_workstation_files(tmp_path):
+    world = World(tmp_path, ioc_root="/ioc/data/run7")
+    uid = world.scan(points=3)
+    real = str(world.det.write_root)
+    expected = image_of(world, uid)  # the catalog maps the root like the exporter
+    longest_prefix_wins = {"/ioc": "/nowhere", "/ioc/data/run7": real}
+    for path_map in (longest_prefix_wins, lambda p: p.replace("/ioc/data/run7", real)):
+        (path,) = export(world.documents, tmp_path / "o", "pm", path_map=path_map, overwrite=True)[
+            "nexus"
+        ]
+        with h5py.File(path, "r") as f:
+            link = f["entry/instrument/adsim"].get("data", getlink=True)
+            assert link.filename == str(world.det.files[0])
+            assert np.array_equal(f["entry/data/data"][()], expected[:, 0])
+    with pytest.raises(ExportError, match="/ioc/data/run7/adsim_000000.h5"):
+        export(world.documents, tmp_path / "o", "nomap")
+    assert not list((tmp_path / "o").glob("nomap*"))
+
+
+def test_unwritable_destination_names_path_and_leaves_nothing(world: World, tmp_path):
+    world.scan(points=2)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a directory should be")
+    with pytest.raises(ExportError, match=str(blocker / "x.h5")):
+        export(world.documents, blocker, "x")
+    out = tmp_path / "out"
+    export(world.documents, out, "x")
+    with pytest.raises(ExportError, match="file exists"):
+        export(world.documents, out, "x")
+    # a failure in the middle of writing (a frame file vanished) leaves no file either
+    world.det.files[0].unlink()
+    with pytest.raises(ExportError, match=str(world.det.files[0])):
+        export(world.documents, out, "y")
+    assert sorted(p.name for p in out.iterdir()) == ["x.h5"]
+
+
+def test_finish_export_renames_only_tmp_files(tmp_path):
+    tmp = tmp_path / "a.h5.tmp"
+    with h5py.File(tmp, "w") as f:
+        f["x"] = 1
+    final = finish_export(tmp)
+    assert final == tmp_path / "a.h5" and final.exists() and not tmp.exists()
+    with pytest.raises(ValueError, match="a.h5"):
+        finish_export(final)
+
+
+def test_live_serializer_writes_each_run_at_stop(tmp_path):
+    world = World(tmp_path, frames_per_point=3)
+    serializer = NexusSerializer(tmp_path / "live", file_prefix="live_{scan_id}", timeout=10)
+    world.RE.subscribe(serializer)
+    uid1 = world.scan(points=3)
+    uid2 = world.count(num=2)
+    art = serializer.wait(timeout=30)
+    assert [p.name for p in art["nexus"]] == ["live_1.h5", "live_2.h5"]
+    for path, uid in zip(art["nexus"], (uid1, uid2), strict=True):
+        expected = image_of(world, uid)
+        with h5py.File(path, "r") as f:
+            data = f["entry/instrument/adsim/data"][()]
+            assert np.array_equal(data.reshape(expected.shape), expected)
+            # 3 frames per point: no single motor value per frame, so frame numbers
+            assert list(f["entry/data"].attrs["axes"])[0] == "frame_number"
+
+
+def test_files_open_in_nexus_tools(world: World, tmp_path):
+    nexusformat = pytest.importorskip("nexusformat.nexus", reason="nexusformat not installed")
+    silx_io = pytest.importorskip("silx.io", reason="silx not installed")
+    uid = world.scan(points=3)
+    expected = image_of(world, uid)[:, 0]
+    for copy in (False, True):
+        (path,) = export(world.documents, tmp_path, f"tools{copy}", copy=copy)["nexus"]
+        root = nexusformat.nxload(str(path))
+        plottable = root.plottable_data  # follows the @default chain
+        assert plottable.nxsignal.nxname == "data"
+        assert np.array_equal(plottable.nxsignal.nxdata, expected)
+        assert [a.nxname for a in plottable.nxaxes] == ["motor", "y_pixel", "x_pixel"]
+        root.nxfile.close()
+        with silx_io.open(str(path)) as f:
+            assert np.array_equal(f["/entry/measurement/devices/adsim/data"][()], expected)
+        punx = shutil.which("punx")
+        if punx is None:
+            pytest.skip("punx not installed (pip install punx)")
+        out = subprocess.run(
+            [sys.executable, punx, "validate", str(path)], capture_output=True, text=True, timeout=300
+        )
+        summary = [line for line in out.stdout.splitlines() if line.startswith("ERROR ")]
+        assert summary and summary[0].split()[1] == "0", out.stdout[-3000:]
+
+
+@pytest.fixture
+def world(tmp_path) -> World:
+    return World(tmp_path)
