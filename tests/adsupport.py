@@ -138,7 +138,9 @@ class HDF5FrameDetector(Device):
             ("NDArrayTimeStamp", "f8", "The timestamp of the NDArray as float64", "Driver"),
             ("CameraModel", "S256", "Camera model", "SIM:cam1:Model_RBV"),
         ):
-            ds = ndattr.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(16,))
+            ds = ndattr.create_dataset(
+                name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(16,)
+            )
             ds.attrs["NDAttrName"] = name
             ds.attrs["NDAttrDescription"] = desc
             ds.attrs["NDAttrSource"] = source
@@ -146,7 +148,9 @@ class HDF5FrameDetector(Device):
                 "NDAttrSourceEPICSPV" if ":" in source else "NDAttrSourceDriver"
             )
         perf = inst.create_group("performance")
-        perf.create_dataset("timestamp", shape=(0, 5), maxshape=(None, 5), dtype="f8", chunks=(16, 5))
+        perf.create_dataset(
+            "timestamp", shape=(0, 5), maxshape=(None, 5), dtype="f8", chunks=(16, 5)
+        )
         nxdata = entry.create_group("data")
         nxdata.attrs["NX_class"] = "NXdata"
         nxdata["data"] = data  # hard link, as the default layout makes
@@ -243,7 +247,9 @@ class World:
         self.motor1.set(0.25)
         self.motor2.set(-3.0)
         self.gauss = SynGauss("det", self.motor, "motor", center=0, Imax=1)
-        self.det = HDF5FrameDetector(name="adsim", write_root=write_root, ioc_root=ioc_root, **det_kwargs)
+        self.det = HDF5FrameDetector(
+            name="adsim", write_root=write_root, ioc_root=ioc_root, **det_kwargs
+        )
         self.documents: list[tuple[str, dict]] = []
         self.RE = RunEngine({}, call_returns_result=False)
         self.RE.subscribe(self.catalog.v1.insert)

@@ -211,7 +211,10 @@ def test_files_open_in_nexus_tools(world: World, tmp_path):
         if punx is None:
             pytest.skip("punx not installed (pip install punx)")
         out = subprocess.run(
-            [sys.executable, punx, "validate", str(path)], capture_output=True, text=True, timeout=300
+            [sys.executable, punx, "validate", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         summary = [line for line in out.stdout.splitlines() if line.startswith("ERROR ")]
         assert summary and summary[0].split()[1] == "0", out.stdout[-3000:]

@@ -121,7 +121,9 @@ def locate_frames(
             ) from None
         spec = resource.get("spec")
         if spec not in AD_HDF5_SPECS:
-            raise FrameError(f"run {run.uid}: field {key!r} uses spec {spec!r}, not an AD_HDF5 file")
+            raise FrameError(
+                f"run {run.uid}: field {key!r} uses spec {spec!r}, not an AD_HDF5 file"
+            )
         n = int(resource.get("resource_kwargs", {}).get("frame_per_point", 1))
         if fpp is None:
             fpp = n
@@ -288,4 +290,3 @@ def read_ndattributes(frames: DetectorFrames) -> dict[str, tuple[np.ndarray, dic
         for name, parts in values.items()
         if len(parts) == n_blocks  # present in every file
     }
-

@@ -1,2 +1,5 @@
 """Write one in-memory image as a small, complete NeXus file."""
-def write_nexus_image(*a, **k): raise NotImplementedError
+
+
+def write_nexus_image(*a, **k):
+    raise NotImplementedError

@@ -30,7 +30,6 @@ from .frames import DetectorFrames, image_fields, locate_frames, read_ndattribut
 from .h5values import STR, write_value
 from .measurement import scan_axes, scan_signals, write_measurement
 
-
 #: names of the image dimensions in NXdata, (Y, X) or (Y, X, RGB)
 IMAGE_AXES = ("y_pixel", "x_pixel", "color")
 

@@ -146,7 +146,10 @@ class NexusSerializer:
             run = self._collector.runs.pop()
             if self.background:
                 thread = threading.Thread(
-                    target=self._write_guarded, args=(run,), name=f"nexus-{run.uid[:8]}", daemon=True
+                    target=self._write_guarded,
+                    args=(run,),
+                    name=f"nexus-{run.uid[:8]}",
+                    daemon=True,
                 )
                 self._threads.append(thread)
                 thread.start()
@@ -208,4 +211,3 @@ class NexusSerializer:
         return self.artifacts
 
     close = wait
-
