@@ -28,10 +28,8 @@ import numpy as np
 from .documents import RunDocuments, Stream
 from .frames import DetectorFrames, image_fields, locate_frames, read_ndattributes, write_frames
 from .h5values import STR, write_value
+from .image import IMAGE_AXES
 from .measurement import scan_axes, scan_signals, write_measurement
-
-#: names of the image dimensions in NXdata, (Y, X) or (Y, X, RGB)
-IMAGE_AXES = ("y_pixel", "x_pixel", "color")
 
 
 def iso_time(t: float | None) -> str | None:
