@@ -102,8 +102,12 @@ def test_several_runs_become_several_entries(world: World, tmp_path):
             assert list(f["entry_2/data"].attrs["axes"])[0] == "frame_number"
 
 
-def test_run_spanning_two_files_gets_a_virtual_dataset(tmp_path):
-    world = World(tmp_path, frames_per_point=2)
+@pytest.mark.parametrize(
+    "copy, chunk_frames",
+    [(False, 1), (True, 1), (True, 4), (True, 3)],  # virtual; raw chunk copies; value copy
+)
+def test_run_spanning_two_files(tmp_path, copy, chunk_frames):
+    world = World(tmp_path, frames_per_point=2, chunk_frames=chunk_frames)
 
     def two_files():  # the detector is staged twice inside one run: two IOC files
         for num in (2, 3):
@@ -114,15 +118,18 @@ def test_run_spanning_two_files_gets_a_virtual_dataset(tmp_path):
 
     (uid,) = world.RE(bpp.run_wrapper(two_files()))
     assert len(world.det.files) == 2
-    (path,) = export(world.documents, tmp_path / "o", "vds")["nexus"]
+    (path,) = export(world.documents, tmp_path / "o", "two", copy=copy)["nexus"]
     expected = image_of(world, uid)
     assert expected.shape == (5, 2, 48, 64)
     with h5py.File(path, "r") as f:
         data = f["entry/instrument/adsim/data"]
-        assert data.is_virtual
-        assert sorted({s.file_name for s in data.virtual_sources()}) == sorted(
-            str(p) for p in world.det.files
-        )
+        assert data.is_virtual is not copy
+        if not copy:
+            assert sorted({s.file_name for s in data.virtual_sources()}) == sorted(
+                str(p) for p in world.det.files
+            )
+        else:
+            assert data.chunks[0] == chunk_frames
         assert np.array_equal(data[()].reshape(expected.shape), expected)
         assert data.attrs["frames_per_point"] == 2
         uids = f["entry/measurement/devices/adsim/NDArrayUniqueId"][()]

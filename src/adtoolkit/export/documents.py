@@ -135,6 +135,28 @@ class RunCollector(event_model.DocumentRouter):
                 if len(column) < before + n:
                     column.extend([None] * (before + n - len(column)))
 
+    def event(self, doc: dict) -> None:
+        # single events arrive one by one from a live RunEngine: append them
+        # directly instead of letting DocumentRouter wrap each in a page
+        self._run("event")
+        stream = self._descriptor_stream[doc["descriptor"]]
+        before = len(stream)
+        stream.seq_num.append(doc["seq_num"])
+        stream.time.append(doc["time"])
+        for cols, values in ((stream.data, doc["data"]), (stream.timestamps, doc["timestamps"])):
+            for key, value in values.items():
+                column = cols.get(key)
+                if column is None:
+                    column = cols[key] = [None] * before
+                column.append(value)
+            if len(values) != len(cols):
+                for column in cols.values():
+                    if len(column) == before:
+                        column.append(None)
+
+    def datum(self, doc: dict) -> None:
+        self._run("datum").datums[doc["datum_id"]] = doc
+
     def resource(self, doc: dict) -> None:
         self._run("resource").resources[doc["uid"]] = doc
 

@@ -110,6 +110,7 @@ def locate_frames(
     detector = dk.get("object_name") or key
     blocks: list[FrameBlock] = []
     fpp = None
+    local_paths: dict[str, str] = {}  # resource uid -> mapped path
     for datum_id in stream.data[key]:
         try:
             datum = run.datums[datum_id]
@@ -133,7 +134,9 @@ def locate_frames(
                 f"in {resource_path(resource)}"
             )
         point = int(datum["datum_kwargs"]["point_number"])
-        path = mapper(resource_path(resource))
+        path = local_paths.get(resource["uid"])
+        if path is None:
+            path = local_paths[resource["uid"]] = mapper(resource_path(resource))
         start, stop = point * n, (point + 1) * n
         last = blocks[-1] if blocks else None
         if last is not None and last.path == path and last.stop == start:
@@ -202,6 +205,13 @@ def write_frames(group: h5py.Group, name: str, frames: DetectorFrames, copy: boo
 def copy_frames(group: h5py.Group, name: str, frames: DetectorFrames) -> h5py.Dataset:
     """Copy the frames into ``group[name]``, keeping the first source's chunking and filters."""
     total = frames.num_frames
+    if len(frames.blocks) == 1:
+        block = frames.blocks[0]
+        with open_source(block.path) as f:
+            if block.start == 0 and block.stop == f[block.key].shape[0]:
+                # the whole dataset: let HDF5 copy it (raw chunks, filters, attributes)
+                h5py.h5o.copy(f.id, block.key.encode(), group.id, name.encode())
+                return group[name]
     with open_source(frames.blocks[0].path) as f:
         src = f[frames.blocks[0].key]
         dcpl = src.id.get_create_plist()
