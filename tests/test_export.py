@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from adsupport import World
 from bluesky import plan_stubs as bps
+from bluesky import plans as bp
 from bluesky import preprocessors as bpp
 
-from adtoolkit.export import ExportError, NexusSerializer, export, finish_export
+from adtoolkit.export import ExportError, ExportWarning, NexusSerializer, export, finish_export
 
 
 def image_of(world: World, uid: str) -> np.ndarray:
@@ -230,3 +231,50 @@ def test_files_open_in_nexus_tools(world: World, tmp_path):
 @pytest.fixture
 def world(tmp_path) -> World:
     return World(tmp_path)
+
+
+def test_scalar_only_run_plots_signal_against_axis(world: World, tmp_path):
+    uid = world.RE(bp.scan([world.gauss], world.motor, -1, 1, 3))[0]
+    (path,) = export(world.documents, tmp_path, "scalars")["nexus"]
+    with h5py.File(path, "r") as f:
+        assert "adsim" not in f["entry/instrument"]
+        nxdata = f["entry/data"]
+        assert nxdata.attrs["signal"] == "det"
+        assert list(nxdata.attrs["axes"]) == ["motor"]
+        expected = world.catalog[uid].primary.read()["det"].values
+        assert np.array_equal(nxdata["det"][()], expected)
+        assert f["entry/measurement/scalar_data"].attrs["monitor"] == ""
+
+
+def test_monitor_streams_and_unsupported_externals(world: World, tmp_path):
+    from ophyd.sim import SynSignalWithRegistry
+
+    npy = SynSignalWithRegistry(lambda: np.ones((4, 4)), name="npy_img", save_path=str(tmp_path))
+    plan = bpp.monitor_during_wrapper(
+        bp.scan([world.det, npy], world.motor, 0, 1, 2), [world.motor1]
+    )
+    world.RE(plan)
+    with pytest.warns(ExportWarning, match="'npy_img'.*NPY_SEQ"):
+        (path,) = export(world.documents, tmp_path, "mon")["nexus"]
+    with h5py.File(path, "r") as f:
+        streams = f["entry/bluesky/streams"]
+        assert sorted(streams) == ["baseline", "motor1_monitor", "primary"]
+        assert streams["motor1_monitor/motor1"][0] == pytest.approx(0.25)
+        assert "npy_img" not in streams["primary"]
+        assert list(f["entry/instrument"]) == ["adsim"]
+
+
+def test_live_serializer_times_out_with_the_missing_file_named(tmp_path):
+    world = World(tmp_path)
+    serializer = NexusSerializer(tmp_path / "live", timeout=0.5)
+
+    def remove_file_then_forward(name, doc):
+        if name == "stop":
+            world.det.files[0].unlink()  # the frames never become readable
+        serializer(name, doc)
+
+    world.RE.subscribe(remove_file_then_forward)
+    world.count(num=1)
+    with pytest.raises(ExportError, match=f"not readable after 0.5 s.*{world.det.files[0]}"):
+        serializer.wait(timeout=30)
+    assert not (tmp_path / "live").exists() or not list((tmp_path / "live").iterdir())

@@ -7,11 +7,13 @@
 
 from .atomic import ExportError, finish_export
 from .frames import FrameError
-from .image import write_nexus_image  # noqa: F401
+from .image import write_nexus_image
+from .nexus import ExportWarning
 from .serializer import NexusSerializer, export, write_runs
 
 __all__ = [
     "ExportError",
+    "ExportWarning",
     "FrameError",
     "NexusSerializer",
     "export",

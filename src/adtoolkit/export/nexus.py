@@ -19,6 +19,7 @@ mapping applied) unless ``copy=True``.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
@@ -93,6 +94,7 @@ def write_entry(
     detectors: list[DetectorFrames] = []
     primary = run.primary
     if primary is not None:
+        _warn_unplaced_externals(run, primary)
         for key in _ordered_image_fields(run, primary):
             frames = locate_frames(run, primary, key, mapper)
             det_name = frames.detector if frames.detector not in instrument else key
@@ -105,6 +107,25 @@ def write_entry(
     write_measurement(entry, run, detectors, axes, signals, monitor or run.start.get("monitor"))
     write_default_plot(entry, run, detectors, axes, signals)
     return entry
+
+
+class ExportWarning(UserWarning):
+    """Part of a run could not be exported; the message says what and why."""
+
+
+def _warn_unplaced_externals(run: RunDocuments, primary: Stream) -> None:
+    """Externally stored fields that are not AD_HDF5 frames are left out: say so."""
+    images = set(image_fields(primary, run.resources, run.datums))
+    for key, dk in primary.data_keys.items():
+        if str(dk.get("external", "")).startswith("FILESTORE") and key not in images:
+            datum = run.datums.get(next(iter(primary.data.get(key) or []), None), {})
+            spec = run.resources.get(datum.get("resource"), {}).get("spec")
+            warnings.warn(
+                f"run {run.uid}: field {key!r} (spec {spec!r}) is not an AD_HDF5 image; "
+                "it is left out of the NeXus file",
+                ExportWarning,
+                stacklevel=4,
+            )
 
 
 def _ordered_image_fields(run: RunDocuments, primary: Stream) -> list[str]:
