@@ -278,3 +278,28 @@ def test_live_serializer_times_out_with_the_missing_file_named(tmp_path):
     with pytest.raises(ExportError, match=f"not readable after 0.5 s.*{world.det.files[0]}"):
         serializer.wait(timeout=30)
     assert not (tmp_path / "live").exists() or not list((tmp_path / "live").iterdir())
+
+
+def test_virtual_false_copies_what_a_link_cannot_express(tmp_path):
+    """nexusformat reads a general virtual dataset wrongly; virtual=False avoids one."""
+    nexusformat = pytest.importorskip("nexusformat.nexus", reason="nexusformat not installed")
+    world = World(tmp_path)
+
+    def two_files():
+        for num in (2, 3):
+            yield from bps.stage(world.det)
+            for _ in range(num):
+                yield from bps.trigger_and_read([world.det])
+            yield from bps.unstage(world.det)
+
+    (uid,) = world.RE(bpp.run_wrapper(two_files()))
+    uid2 = world.scan(points=2)
+    (path,) = export(world.documents, tmp_path / "o", "novds", virtual=False)["nexus"]
+    with h5py.File(path, "r") as f:
+        assert not f["entry_1/instrument/adsim/data"].is_virtual  # copied
+        link = f["entry_2/instrument/adsim"].get("data", getlink=True)
+        assert isinstance(link, h5py.ExternalLink)  # whole file: still a link
+    root = nexusformat.nxload(str(path))
+    assert np.array_equal(root["entry_1/data/data"].nxdata, image_of(world, uid)[:, 0])
+    assert np.array_equal(root["entry_2/data/data"].nxdata, image_of(world, uid2)[:, 0])
+    root.nxfile.close()

@@ -31,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="IOC=LOCAL",
         help="map an IOC-side directory to the local one (repeatable)",
     )
+    parser.add_argument(
+        "--no-virtual",
+        action="store_true",
+        help="copy the frames of runs spanning several or partial files instead of "
+        "making a virtual dataset (for readers without general VDS support)",
+    )
     parser.add_argument("--separate", action="store_true", help="one file per run")
     parser.add_argument("--monitor", default=None, help="name of the monitor (normalisation) field")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
@@ -89,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
                 args.output,
                 prefix,
                 copy=args.copy,
+                virtual=not args.no_virtual,
                 path_map=path_map or None,
                 monitor=args.monitor,
                 overwrite=args.overwrite,

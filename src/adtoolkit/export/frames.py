@@ -171,13 +171,17 @@ def _read_layout(frames: DetectorFrames) -> None:
             )
 
 
-def write_frames(group: h5py.Group, name: str, frames: DetectorFrames, copy: bool) -> None:
+def write_frames(
+    group: h5py.Group, name: str, frames: DetectorFrames, copy: bool, virtual: bool = True
+) -> None:
     """Create ``group[name]`` holding the frames: external link, virtual dataset or a copy.
 
     * ``copy=False`` and one whole source dataset: an HDF5 external link, the
       cheapest form and the one NeXus tools know best;
     * ``copy=False`` otherwise (several files, partial files): a virtual dataset
-      that maps exactly the frames of the run;
+      that maps exactly the frames of the run (``virtual=False``: copy them
+      instead, for readers that mishandle general virtual datasets, such as
+      nexusformat <= 2.1, which assumes one frame per source file);
     * ``copy=True``: the frames copied, chunk by chunk without decompression
       where the source chunking allows it, so compressed data stays bit-exact.
     """
@@ -187,7 +191,7 @@ def write_frames(group: h5py.Group, name: str, frames: DetectorFrames, copy: boo
         block = frames.blocks[0]
         group[name] = h5py.ExternalLink(block.path, block.key)
         return  # never write attributes through the link: that would modify the IOC's file
-    elif not copy:
+    elif not copy and virtual:
         layout = h5py.VirtualLayout(shape=frames.shape, dtype=frames.dtype)
         offset = 0
         for block in frames.blocks:

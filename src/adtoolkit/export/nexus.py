@@ -62,6 +62,7 @@ def write_entry(
     run: RunDocuments,
     *,
     copy: bool = False,
+    virtual: bool = True,
     mapper: Callable[[str], str] = str,
     monitor: str | None = None,
 ) -> h5py.Group:
@@ -98,7 +99,7 @@ def write_entry(
         for key in _ordered_image_fields(run, primary):
             frames = locate_frames(run, primary, key, mapper)
             det_name = frames.detector if frames.detector not in instrument else key
-            write_detector(instrument, det_name, frames, primary, copy=copy)
+            write_detector(instrument, det_name, frames, primary, copy=copy, virtual=virtual)
             frames.detector = det_name
             detectors.append(frames)
 
@@ -173,10 +174,11 @@ def write_detector(
     primary: Stream,
     *,
     copy: bool,
+    virtual: bool = True,
 ) -> h5py.Group:
     det = instrument.create_group(name)
     det.attrs["NX_class"] = "NXdetector"
-    write_frames(det, "data", frames, copy)
+    write_frames(det, "data", frames, copy, virtual)
     det["frames_per_point"] = np.int32(frames.frames_per_point)
     det["bluesky_field"] = frames.field
     ndattrs = det.create_group("NDAttributes")

@@ -50,6 +50,7 @@ def write_runs(
     path: str | os.PathLike,
     *,
     copy: bool = False,
+    virtual: bool = True,
     path_map: PathMap = None,
     monitor: str | None = None,
     overwrite: bool = False,
@@ -73,7 +74,7 @@ def write_runs(
         f.attrs["HDF5_Version"] = h5py.version.hdf5_version
         f.attrs["h5py_version"] = h5py.version.version
         for name, run in zip(names, runs, strict=True):
-            write_entry(f, name, run, copy=copy, mapper=mapper, monitor=monitor)
+            write_entry(f, name, run, copy=copy, virtual=virtual, mapper=mapper, monitor=monitor)
     return path
 
 
@@ -83,6 +84,7 @@ def export(
     file_prefix: str = DEFAULT_PREFIX,
     *,
     copy: bool = False,
+    virtual: bool = True,
     path_map: PathMap = None,
     monitor: str | None = None,
     overwrite: bool = False,
@@ -92,7 +94,9 @@ def export(
     ``documents`` is an iterable of ``(name, doc)`` pairs (one run, or several
     runs in a row), a databroker run, or a list of either; every run becomes
     one NXentry.  ``file_prefix`` is formatted with the first run's start
-    document.  Returns suitcase-style artifacts ``{"nexus": [path]}``.
+    document.  Frames are linked (one whole IOC file: external link; else a
+    virtual dataset, or a copy with ``virtual=False``) or, with ``copy=True``,
+    copied.  Returns suitcase-style artifacts ``{"nexus": [path]}``.
     """
     runs: list[RunDocuments] = []
     for docs in iter_document_streams(documents):
@@ -101,7 +105,15 @@ def export(
         raise ValueError("no complete run (start ... stop) in the documents given")
     directory = Path(directory)
     path = directory / file_name(file_prefix, runs[0].start)
-    write_runs(runs, path, copy=copy, path_map=path_map, monitor=monitor, overwrite=overwrite)
+    write_runs(
+        runs,
+        path,
+        copy=copy,
+        virtual=virtual,
+        path_map=path_map,
+        monitor=monitor,
+        overwrite=overwrite,
+    )
     return {"nexus": [path]}
 
 
@@ -120,6 +132,7 @@ class NexusSerializer:
         file_prefix: str = DEFAULT_PREFIX,
         *,
         copy: bool = False,
+        virtual: bool = True,
         path_map: PathMap = None,
         monitor: str | None = None,
         overwrite: bool = False,
@@ -129,6 +142,7 @@ class NexusSerializer:
         self.directory = Path(directory)
         self.file_prefix = file_prefix
         self.copy = copy
+        self.virtual = virtual
         self.path_map = path_map
         self.monitor = monitor
         self.overwrite = overwrite
@@ -170,6 +184,7 @@ class NexusSerializer:
             [run],
             path,
             copy=self.copy,
+            virtual=self.virtual,
             path_map=self.path_map,
             monitor=self.monitor,
             overwrite=self.overwrite,
