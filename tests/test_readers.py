@@ -96,6 +96,9 @@ def test_path_mapper_rules():
     assert m("/data/a.h5") == "/mnt/d/a.h5"
     assert m("/data/x/b.h5") == "/fast/x/b.h5"  # longest prefix wins
     assert m("/database/c.h5") == "/database/c.h5"  # whole components only
+    w = as_path_mapper({"D:\\data": "/mnt/win"})  # a Windows IOC
+    assert w("D:\\data\\run1\\f.h5") == "/mnt/win/run1/f.h5"
+    assert w("D:/data/f.h5") == "/mnt/win/f.h5"
     assert as_path_mapper(None)("/a") == "/a"
     assert as_path_mapper(str.upper)("/a") == "/A"
     with pytest.raises(TypeError, match="path_map"):

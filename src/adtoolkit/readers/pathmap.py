@@ -15,12 +15,20 @@ from pathlib import PurePosixPath
 PathMap = Callable[[str], str] | Mapping[str, str] | None
 
 
+def _norm(path: str) -> str:
+    """Forward slashes, no trailing or doubled separator: the form prefixes are matched in."""
+    text = str(path).replace("\\", "/")
+    return str(PurePosixPath(text)) if text else text
+
+
 def as_path_mapper(path_map: PathMap) -> Callable[[str], str]:
     """Return a function mapping an IOC-side path to the workstation path.
 
     ``None`` maps every path to itself; a callable is used as is; a mapping
     ``{ioc_prefix: local_prefix}`` replaces the longest prefix that matches whole
     path components (``/data`` matches ``/data/x.h5`` but not ``/database``).
+    Windows IOC paths (``D:\\data\\x.h5``) match prefixes written with either
+    separator; the part after the prefix is joined with ``/``.
     """
     if path_map is None:
         return str
@@ -29,19 +37,19 @@ def as_path_mapper(path_map: PathMap) -> Callable[[str], str]:
     if not isinstance(path_map, Mapping):
         raise TypeError(f"path_map must be a callable, a mapping or None, not {type(path_map)!r}")
     prefixes = sorted(
-        ((str(PurePosixPath(k)), str(v)) for k, v in path_map.items()),
+        ((_norm(k), str(v)) for k, v in path_map.items()),
         key=lambda kv: len(kv[0]),
         reverse=True,
     )
 
     def mapper(path: str) -> str:
-        path = str(path)
+        norm = _norm(path)
         for ioc, local in prefixes:
-            if path == ioc:
+            if norm == ioc:
                 return local
             head = ioc if ioc.endswith("/") else ioc + "/"
-            if path.startswith(head):
-                return local.rstrip("/") + "/" + path[len(head) :]
-        return path
+            if norm.startswith(head):
+                return local.rstrip("/\\") + "/" + norm[len(head) :]
+        return str(path)
 
     return mapper
