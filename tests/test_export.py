@@ -185,11 +185,11 @@ def test_finish_export_renames_only_tmp_files(tmp_path):
 
 def test_live_serializer_writes_each_run_at_stop(tmp_path):
     world = World(tmp_path, frames_per_point=3)
-    serializer = NexusSerializer(tmp_path / "live", file_prefix="live_{scan_id}", timeout=10)
-    world.RE.subscribe(serializer)
-    uid1 = world.scan(points=3)
-    uid2 = world.count(num=2)
-    art = serializer.wait(timeout=30)
+    with NexusSerializer(tmp_path / "live", file_prefix="live_{scan_id}", timeout=10) as ser:
+        world.RE.subscribe(ser)
+        uid1 = world.scan(points=3)
+        uid2 = world.count(num=2)
+    art = ser.artifacts  # leaving the with-block waited for both writes
     assert [p.name for p in art["nexus"]] == ["live_1.h5", "live_2.h5"]
     for path, uid in zip(art["nexus"], (uid1, uid2), strict=True):
         expected = image_of(world, uid)

@@ -3,6 +3,21 @@
 * :func:`export` / :class:`NexusSerializer`: runs -> NeXus (suitcase style);
 * :func:`write_nexus_image`: one in-memory image -> NeXus;
 * :func:`finish_export`: rename a complete ``*.h5.tmp`` to its final name.
+
+After the fact, from a catalog (several runs -> several NXentry in one file)::
+
+    from adtoolkit.export import export
+    export([catalog[uid1], catalog[uid2]], "/data/nexus", "scan_{scan_id}",
+           path_map={"/epics/data": "/mnt/beamline/data"})
+
+Live, one file per run, written when the run stops::
+
+    serializer = NexusSerializer("/data/nexus", copy=True)
+    RE.subscribe(serializer)
+    RE(scan([det], motor, 0, 1, 11))
+    serializer.wait()
+
+Command line: ``adtoolkit export --catalog NAME UID... -o DIR [--copy]``.
 """
 
 from .atomic import ExportError, finish_export

@@ -226,3 +226,9 @@ class NexusSerializer:
         return self.artifacts
 
     close = wait
+
+    def __enter__(self) -> NexusSerializer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wait()
