@@ -10,7 +10,11 @@ best of ``--repeat``:
 * ``export``:   ``adtoolkit.export.export(documents, copy=True)``, documents in,
   complete NeXus file (frames, metadata, measurement group) out.
 
+The machine is noisy (2 cores shared with other jobs): compare best-of-N
+figures taken in one run, never figures from different runs.
+
 Run:  PYTHONPATH=src python benchmarks/bench_export.py [--frames 1000] [--size 512]
+      [--compression gzip] [--repeat 5]
 """
 
 from __future__ import annotations
