@@ -311,3 +311,27 @@ def test_virtual_false_copies_what_a_link_cannot_express(tmp_path):
     assert np.array_equal(root["entry_1/data/data"].nxdata, image_of(world, uid)[:, 0])
     assert np.array_equal(root["entry_2/data/data"].nxdata, image_of(world, uid2)[:, 0])
     root.nxfile.close()
+
+
+def test_two_area_detectors_and_sample(world: World, tmp_path):
+    from adsupport import HDF5FrameDetector
+
+    det2 = HDF5FrameDetector(
+        name="adsim2", write_root=tmp_path / "ioc2", shape=(8, 16), dtype="uint8"
+    )
+    (uid,) = world.RE(
+        bp.scan([det2, world.det], world.motor, 0, 1, 3, md={"sample": {"name": "Pt(111)"}})
+    )
+    (path,) = export(world.documents, tmp_path / "o", "two")["nexus"]
+    primary = world.catalog[uid].primary.read()
+    with h5py.File(path, "r") as f:
+        entry = f["entry"]
+        assert entry["sample/name"][()].decode() == "Pt(111)"
+        assert sorted(entry["instrument"]) == ["adsim", "adsim2"]
+        assert sorted(entry["measurement/devices"]) == ["adsim", "adsim2"]
+        for name in ("adsim", "adsim2"):
+            expected = primary[f"{name}_image"].values[:, 0]
+            assert np.array_equal(entry["instrument"][name]["data"][()], expected)
+            assert np.array_equal(entry["measurement/devices"][name]["data"][()], expected)
+        # the default plot is the first detector the plan names
+        assert entry["data/data"].shape == (3, 8, 16)

@@ -79,6 +79,13 @@ def write_entry(
     if version:
         program.attrs["version"] = str(version)
 
+    sample = run.start.get("sample")
+    if sample:  # the one piece of start metadata NeXus has a place for
+        nxsample = entry.create_group("sample")
+        nxsample.attrs["NX_class"] = "NXsample"
+        name = sample.get("name") if isinstance(sample, dict) else sample
+        nxsample["name"] = str(name if name is not None else json.dumps(sample, default=repr))
+
     bluesky = entry.create_group("bluesky")
     bluesky.attrs["NX_class"] = "NXcollection"
     write_value(bluesky, "start", run.start)
