@@ -83,8 +83,8 @@ def write_entry(
     if sample:  # the one piece of start metadata NeXus has a place for
         nxsample = entry.create_group("sample")
         nxsample.attrs["NX_class"] = "NXsample"
-        name = sample.get("name") if isinstance(sample, dict) else sample
-        nxsample["name"] = str(name if name is not None else json.dumps(sample, default=repr))
+        label = sample.get("name") if isinstance(sample, dict) else sample
+        nxsample["name"] = str(label if label is not None else json.dumps(sample, default=repr))
 
     bluesky = entry.create_group("bluesky")
     bluesky.attrs["NX_class"] = "NXcollection"
@@ -112,7 +112,8 @@ def write_entry(
 
     axes = scan_axes(run)
     signals = scan_signals(run, axes)
-    write_measurement(entry, run, detectors, axes, signals, monitor or run.start.get("monitor"))
+    monitor = monitor or run.start.get("monitor")
+    write_measurement(entry, run, detectors, axes, signals, str(monitor) if monitor else None)
     write_default_plot(entry, run, detectors, axes, signals)
     return entry
 
