@@ -20,11 +20,22 @@ Live, one file per run, written when the run stops::
 Command line: ``adtoolkit export --catalog NAME UID... -o DIR [--copy]``.
 """
 
-from .atomic import ExportError, finish_export
-from .frames import FrameError
-from .image import write_nexus_image
-from .nexus import ExportWarning
-from .serializer import NexusSerializer, export, write_runs
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+# The CLI imports ``adtoolkit.export.command`` to build its parser for every
+# sub-command (``adtoolkit ioc`` too), so this package must not import h5py,
+# event_model or dask up front: names are resolved on first use (PEP 562).
+_EXPORTS = {
+    "ExportError": ".atomic",
+    "finish_export": ".atomic",
+    "FrameError": ".frames",
+    "write_nexus_image": ".image",
+    "ExportWarning": ".nexus",
+    "NexusSerializer": ".serializer",
+    "export": ".serializer",
+    "write_runs": ".serializer",
+}
 
 __all__ = [
     "ExportError",
@@ -36,3 +47,20 @@ __all__ = [
     "write_nexus_image",
     "write_runs",
 ]
+
+if TYPE_CHECKING:
+    from .atomic import ExportError, finish_export
+    from .frames import FrameError
+    from .image import write_nexus_image
+    from .nexus import ExportWarning
+    from .serializer import NexusSerializer, export, write_runs
+
+
+def __getattr__(name: str):
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
