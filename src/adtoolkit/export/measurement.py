@@ -5,7 +5,8 @@ A program that knows nothing about the instrument finds, under
 
 * ``scalar_data``: every scalar column of the primary stream, 1-D, with the
   attributes ``axes`` (scan axes), ``signals`` (detector signals) and
-  ``monitor`` (normalisation counter, "" if none was named);
+  ``monitor`` (normalisation counter, "" if none was named); ``axes`` and
+  ``signals`` are absent when the run has none;
 * ``positioners``: the start position of every motor in the baseline (the
   first baseline reading), one scalar each;
 * ``devices/<detector>``: ``data`` (the detector's frames, the same link as in
@@ -72,7 +73,9 @@ def scan_signals(run: RunDocuments, axes: Sequence[str]) -> list[str]:
 
 
 def _str_attr(obj: h5py.HLObject, name: str, values: Sequence[str]) -> None:
-    obj.attrs.create(name, np.array(list(values), dtype=object), dtype=STR)
+    """A list-of-names attribute; left out when empty (punx crashes on an empty @axes)."""
+    if values:
+        obj.attrs.create(name, np.array(list(values), dtype=object), dtype=STR)
 
 
 def write_measurement(
