@@ -76,3 +76,30 @@ def test_mu_scan_and_bad_axis(exported):
         AdtoolkitScan(path)  # default names th/mu are not in this run
     with pytest.raises(KeyError, match="no entry for scan 99"):
         AdtoolkitScan(path, 99, th="motor")
+
+
+def test_parse_h5_node_with_silx_tree_nodes(exported, tmp_path, monkeypatch):
+    """orGUI's file browser hands over silx H5Node objects: use real ones (offscreen Qt)."""
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    qt = pytest.importorskip("silx.gui.qt", reason="silx.gui needs a Qt binding (PyQt5)")
+    hdf5 = pytest.importorskip("silx.gui.hdf5", reason="silx.gui.hdf5 not importable")
+    world, _, _ = exported
+    world.count(num=2)
+    (path,) = export(world.documents, tmp_path / "o", "nodes")["nexus"]
+    app = qt.QApplication.instance() or qt.QApplication([])
+    assert app is not None
+    model = hdf5.Hdf5TreeModel()
+    model.insertFile(str(path))
+    root = model.index(0, 0, qt.QModelIndex())
+    nodes = []
+    for i in range(model.rowCount(root)):
+        item = model.data(model.index(i, 0, root), hdf5.Hdf5TreeModel.H5PY_ITEM_ROLE)
+        nodes.append(hdf5.H5Node(item))
+    cls = AdtoolkitScan.with_motors(th="motor", mu="motor1")
+    parsed = [cls.parse_h5_node(node) for node in nodes]
+    assert parsed == [{"scanno": 1, "name": "entry_1"}, {"scanno": 2, "name": "entry_2"}]
+    # orGUI then opens the scan from the node (or the file) and the scan number
+    fscan = cls(nodes[0], parsed[0]["scanno"])
+    assert fscan.entry == "entry_1" and fscan.axisname == "th" and len(fscan) == 4
+    fscan.close()
+    model.clear()

@@ -38,7 +38,12 @@ from adtoolkit.readers.run import open_run
 
 
 def _entry_for(f: h5py.File, scanno: Any) -> str:
-    """Entry name for ``scanno``: an entry name, a bluesky scan_id, or None (the default)."""
+    """Entry for ``scanno``: an entry name, a bluesky scan_id, the N of ``entry_N``, or None.
+
+    None picks the file's default entry.  An int is first matched against the
+    runs' scan_id, then against the entry numbers (``entry_N``), which is what
+    ``parse_h5_node`` returns for runs without a scan_id.
+    """
     if scanno is None:
         return str(f.attrs.get("default") or next(iter(f)))
     if isinstance(scanno, str) and scanno.strip("/") in f:
@@ -47,7 +52,14 @@ def _entry_for(f: h5py.File, scanno: Any) -> str:
         scan_id = entry.get("bluesky/start/scan_id")
         if scan_id is not None and str(scan_id[()]) == str(scanno):
             return name
+    if f"entry_{scanno}" in f:
+        return f"entry_{scanno}"
     raise KeyError(f"{f.filename}: no entry for scan {scanno!r}; entries: {sorted(f)}")
+
+
+def _entry_number(name: str) -> int:
+    head, _, number = name.rpartition("_")
+    return int(number) if head and number.isdigit() else 0
 
 
 class AdtoolkitScan(Scan):
@@ -128,14 +140,19 @@ class AdtoolkitScan(Scan):
 
     @classmethod
     def parse_h5_node(cls, node: Any) -> dict:
-        """orGUI file-browser node -> {'scanno', 'name'} (the entry's scan_id and name)."""
+        """orGUI file-browser node -> ``{'scanno': int, 'name': entry}``.
+
+        orGUI puts ``scanno`` into an integer spin box, so it is the run's
+        scan_id, or the entry number when the run has none.
+        """
         entry_name = str(node.local_name).strip("/").split("/")[0]
         target = node.h5py_target.file[entry_name]
         scan_id = target.get("bluesky/start/scan_id")
-        return {
-            "scanno": int(scan_id[()]) if scan_id is not None else entry_name,
-            "name": entry_name,
-        }
+        if scan_id is not None and np.issubdtype(scan_id.dtype, np.integer):
+            scanno = int(scan_id[()])
+        else:
+            scanno = _entry_number(entry_name)
+        return {"scanno": scanno, "name": entry_name}
 
     def __len__(self) -> int:
         return int(self._frames.shape[0])
