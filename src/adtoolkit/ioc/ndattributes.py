@@ -252,6 +252,13 @@ def parse_attributes_xml(text: str, source: str = "inline XML") -> tuple[Attribu
 
 def _element_lines(text: str) -> list[int]:
     """Line numbers of the <Attribute ...> (any child) start tags, best effort."""
+    # blank out comments and CDATA, keeping their newlines, so tags inside them don't count
+    text = re.sub(
+        r"<!--.*?-->|<!\[CDATA\[.*?\]\]>",
+        lambda m: "\n" * m.group(0).count("\n"),
+        text,
+        flags=re.DOTALL,
+    )
     lines = []
     for match in re.finditer(r"<(?![?!/])(\w[\w:.-]*)", text):
         if match.group(1) != "Attributes":
@@ -402,15 +409,20 @@ def _convert_pv_value(data: Any, native: str, count: int, dbrtype: str) -> tuple
 
 
 def _numeric_as(value: Any, dbrtype: str) -> tuple[Any, str]:
-    if dbrtype == "DBR_CHAR":
-        return np.array(int(value)).astype(np.int8)[()], "INT8"
-    if dbrtype in ("DBR_SHORT", "DBR_INT", "DBR_ENUM"):
-        return np.int16(int(value)), "INT16"
-    if dbrtype == "DBR_LONG":
-        return np.int32(int(value)), "INT32"
-    if dbrtype == "DBR_FLOAT":
-        return np.float32(value), "FLOAT32"
-    return np.float64(value), "FLOAT64"
+    """Cast like a CA server converting to the requested DBR type (C casts wrap)."""
+    datatype = {
+        "DBR_CHAR": "INT8",
+        "DBR_SHORT": "INT16",
+        "DBR_INT": "INT16",
+        "DBR_ENUM": "INT16",
+        "DBR_LONG": "INT32",
+        "DBR_FLOAT": "FLOAT32",
+    }.get(dbrtype, "FLOAT64")
+    dtype = {"INT8": "i1", "INT16": "i2", "INT32": "i4", "FLOAT32": "f4", "FLOAT64": "f8"}[datatype]
+    source = np.asarray(value)
+    if dtype.startswith("i") and source.dtype.kind == "f":
+        source = np.trunc(source).astype("i8")
+    return source.astype(dtype)[()], datatype
 
 
 class PVMonitor:
@@ -424,7 +436,8 @@ class PVMonitor:
         self._lock = threading.Lock()
         self._context = context or shared_ca_context()
         (self._pv,) = self._context.get_pvs(pvname, timeout=2.0)
-        self._sub = self._pv.subscribe()
+        # DBR_STRING asks for the control structure: it carries an enum's strings
+        self._sub = self._pv.subscribe(data_type="control" if dbrtype == "DBR_STRING" else None)
         self._sub.add_callback(self._on_update)
 
     def _on_update(self, sub: Any, response: Any) -> None:
@@ -432,7 +445,17 @@ class PVMonitor:
             native = response.data_type.name
             for prefix in ("TIME_", "STS_", "CTRL_", "GR_"):
                 native = native.removeprefix(prefix)
-            value = _convert_pv_value(response.data, native, response.data_count, self.dbrtype)
+            if native == "INT":  # caproto's name for DBR_SHORT
+                native = "SHORT"
+            if native == "ENUM" and self.dbrtype == "DBR_STRING":
+                strings = list(getattr(response.metadata, "enum_strings", []) or [])
+                index = int(np.asarray(response.data).flat[0])
+                text = strings[index] if 0 <= index < len(strings) else str(index)
+                if isinstance(text, bytes):
+                    text = text.decode("latin-1")
+                value: tuple[Any, str] = (text, "STRING")
+            else:
+                value = _convert_pv_value(response.data, native, response.data_count, self.dbrtype)
         except Exception:  # never let a bad payload kill the client thread
             logger.exception("EPICS_PV attribute %s: cannot convert the monitor value", self.pvname)
             return
