@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import socket
-import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -28,7 +25,8 @@ from adtoolkit.ioc.ndattributes import (
 )
 
 DATA = Path(__file__).parent / "data" / "hdf5"
-
+sys.path.insert(0, str(DATA))
+from ca_helpers import attr_ioc_context  # noqa: E402
 
 # --------------------------------------------------------------------------- parsing
 
@@ -296,63 +294,11 @@ def test_unknown_function_is_undefined():
 # --------------------------------------------------------------------------- EPICS_PV
 
 
-def _free_port() -> int:
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                udp.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port pair found")
-
-
 @pytest.fixture(scope="module")
 def attr_ioc():
     """The typed-PV caproto server of tests/data/hdf5/attr_ioc.py and a client context."""
-    from caproto.threading.client import Context, SharedBroadcaster
-
-    port = _free_port()
-    env = dict(os.environ)
-    env.update(
-        EPICS_CA_SERVER_PORT=str(port),
-        EPICS_CAS_SERVER_PORT=str(port),
-        EPICS_CAS_INTF_ADDR_LIST="127.0.0.1",
-        EPICS_CAS_BEACON_ADDR_LIST="127.0.0.1",
-        EPICS_CAS_AUTO_BEACON_ADDR_LIST="NO",
-    )
-    proc = subprocess.Popen(
-        [sys.executable, str(DATA / "attr_ioc.py")],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        line = ""
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if "READY" in line or not line:
-                break
-        assert "READY" in line, f"attribute IOC did not start: {line!r}"
-        saved = {k: os.environ.get(k) for k in ("EPICS_CA_ADDR_LIST", "EPICS_CA_AUTO_ADDR_LIST")}
-        os.environ["EPICS_CA_ADDR_LIST"] = f"127.0.0.1:{port}"
-        os.environ["EPICS_CA_AUTO_ADDR_LIST"] = "NO"
-        context = Context(SharedBroadcaster())
+    with attr_ioc_context() as context:
         yield context
-        context.disconnect()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 PV_CASES = [
