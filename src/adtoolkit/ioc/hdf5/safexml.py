@@ -12,6 +12,7 @@ Each refusal is a :class:`XMLInputError` whose message names the file (or
 from __future__ import annotations
 
 import os
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
@@ -84,11 +85,25 @@ def read_xml_text(file_or_xml: str, inline_marker: str) -> tuple[str, str, str |
         raise XMLInputError(
             f"XML file {path!r} is more than the {MAX_XML_BYTES} bytes allowed", "too_large", path
         )
+    encoding = _declared_encoding(raw[:200].decode("latin-1")) or "utf-8"
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise XMLInputError(f"XML file {path!r} is not UTF-8 text: {exc}", "syntax", path) from None
+        text = raw.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise XMLInputError(
+            f"XML file {path!r} is not valid {encoding} text (declare the encoding in "
+            f"<?xml ... encoding=...?> if it is not UTF-8): {exc}",
+            "syntax",
+            path,
+        ) from None
     return text, path, os.path.dirname(os.path.abspath(path))
+
+
+_ENCODING_DECL = re.compile(r"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
+def _declared_encoding(head: str) -> str | None:
+    match = _ENCODING_DECL.match(head.lstrip("\ufeff"))
+    return match.group(1) if match else None
 
 
 def parse_xml_text(text: str, source: str) -> ET.Element:
@@ -97,12 +112,17 @@ def parse_xml_text(text: str, source: str) -> ET.Element:
         raise XMLInputError(
             f"{source}: XML is more than the {MAX_XML_BYTES} bytes allowed", "too_large", source
         )
-    # An XML declaration with an encoding is rejected by ElementTree for str input.
+    # the parser decodes bytes by the XML declaration, so encode the text to match it
     body = text.lstrip("\ufeff")
+    encoding = _declared_encoding(body) or "utf-8"
     try:
-        return DET.fromstring(
-            body.encode("utf-8"), forbid_dtd=True, forbid_entities=True, forbid_external=True
-        )
+        data = body.encode(encoding)
+    except (UnicodeEncodeError, LookupError) as exc:
+        raise XMLInputError(
+            f"{source}: cannot encode as {encoding}: {exc}", "syntax", source
+        ) from None
+    try:
+        return DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except defusedxml.DTDForbidden:
         raise XMLInputError(
             f"{source}: a DOCTYPE/DTD is not allowed in this XML", "forbidden", source
