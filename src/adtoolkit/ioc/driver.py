@@ -257,6 +257,38 @@ class NDArrayDriver(PortDriver):
         p.set("EPICS_TS_SEC", array.epics_ts_sec)
         p.set("EPICS_TS_NSEC", array.epics_ts_nsec)
 
+    # -- NDAttributesFile (asynNDArrayDriver::readNDAttributesFile) -----------
+    def _write(self, addr: int, name: str, value: Any) -> None:
+        super()._write(addr, name, value)
+        if addr == 0 and name in ("ND_ATTRIBUTES_FILE", "ND_ATTRIBUTES_MACROS"):
+            self.reload_attributes()
+
+    def reload_attributes(self) -> None:
+        """Re-read NDAttributesFile (file or inline XML) with NDAttributesMacros.
+
+        Sets NDAttributesStatus; an empty file name clears the list and leaves the
+        status alone, as in ADCore.  The collector reads PARAM attributes from this
+        driver's parameters and EPICS_PV ones through CA monitors (never blocking).
+        """
+        from adtoolkit.ioc.ndattributes import AttributeCollector, load_attributes
+
+        p = self.params
+        old = getattr(self, "attribute_collector", None)
+        file_name = str(p.get("ND_ATTRIBUTES_FILE") or "")
+        collector = None
+        if file_name.strip():
+            result = load_attributes(file_name, str(p.get("ND_ATTRIBUTES_MACROS") or ""))
+            with p.lock:
+                p.set("ND_ATTRIBUTES_STATUS", result.status)
+                p.call_callbacks()
+            if result.status:
+                self.log.warning("NDAttributesFile: %s", result.message)
+            collector = AttributeCollector(result.definitions, self.read_param)
+        self.attribute_collector = collector
+        self.attribute_hook = (lambda drv: collector.collect()) if collector else None
+        if old is not None:
+            old.close()
+
     def extra_attributes(self) -> Mapping[str, NDAttribute]:
         """Attributes from the NDAttributesFile (none until that module lands)."""
         hook = self.attribute_hook
