@@ -34,7 +34,7 @@ class NDFileHDF5(NDFilePlugin):
     def writer_params(self):
         """Add the plugin's own NDAttributes (collected at open and per frame)."""
         params = dict(super().writer_params())
-        params["_plugin_attributes"] = getattr(self, "attribute_collector", None)
+        params["_plugin_attributes"] = getattr(self, "_attribute_collector", None)
         return params
 
     def write_param(self, addr: int, name: str, value: Any) -> None:
