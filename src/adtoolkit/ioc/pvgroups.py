@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from caproto import AlarmSeverity, AlarmStatus, SkipWrite
+from caproto import AlarmSeverity, AlarmStatus, ChannelType, SkipWrite, SubscriptionType
 from caproto.server import PVGroup, SubGroup, pvproperty
 from caproto.server.server import (
     PvpropertyByte,
@@ -87,6 +87,18 @@ class _CharStringMixin(_RecordMixin):
         if len(value) > limit:
             value = value[:limit]
         return value
+
+    async def write_from_dbr(self, data, data_type, metadata, *, flags=0):
+        # caproto decodes a lone NUL (a client writing "") to '' and then fails to
+        # convert it for a CHAR channel; store the empty string the client meant
+        if data_type == ChannelType.CHAR:
+            raw = bytes(data) if isinstance(data, bytes | bytearray) else None
+            if raw is None:
+                raw = np.asarray(data).astype(np.uint8).tobytes()
+            if not raw.split(b"\0", 1)[0]:
+                flags |= SubscriptionType.DBE_LOG | SubscriptionType.DBE_VALUE
+                return await self.write("", flags=flags)
+        return await super().write_from_dbr(data, data_type, metadata, flags=flags)
 
 
 class _StringMixin(_RecordMixin):
