@@ -425,3 +425,56 @@ def test_swmr_frames_survive_sigkill_of_the_ioc(ioc_factory):
         assert data.shape[0] == 6
         for k in range(6):
             np.testing.assert_array_equal(data[k], expected_frame(k, "UInt8", "Mono"))
+
+
+def test_flush_now_chunk_and_speed_readbacks(cam, ioc):
+    folder = ioc.write_root / "flushnow"
+    folder.mkdir(exist_ok=True)
+    _stream_setup(
+        cam,
+        folder,
+        "fl",
+        num_capture=0,
+        SWMRMode="On",
+        NumFramesFlush=0,
+        ChunkSizeAuto="No",
+        NumColChunks=16,
+        NumRowChunks=1000,
+        NumFramesChunks=2,
+    )
+    cam.put("HDF1:Capture", 1, wait=False)
+    cam.wait_value("HDF1:Capture_RBV", 1)
+    path = cam.get("HDF1:FullFileName_RBV")
+    assert cam.get("HDF1:SWMRActive_RBV") == 1
+    # the chosen chunking is written back (rows clamped to the frame height)
+    assert cam.get("HDF1:NumColChunks_RBV") == 16
+    assert cam.get("HDF1:NumRowChunks_RBV") == NY
+    assert cam.get("HDF1:NumFramesChunks_RBV") == 2
+    cam.put("cam1:ImageMode", "Multiple")
+    cam.put("cam1:NumImages", 3)
+    acquire(cam, 3)
+    wait_for(lambda: cam.get("HDF1:NumCaptured_RBV") == 3, 10, "3 frames captured")
+    counter = cam.get("HDF1:SWMRCbCounter_RBV")
+    cam.put("HDF1:FlushNow", 1)  # busy record: returns when the flush is done
+    assert cam.get("HDF1:FlushNow") == 0
+    assert cam.get("HDF1:SWMRCbCounter_RBV") == counter + 1
+    with h5py.File(path, "r", swmr=True) as f:
+        data = f["/entry/data/data"]
+        assert data.shape == (3, NY, NX) and data.chunks == (2, NY, 16)
+        frames = data[:].astype(int)
+        # consecutive LinearRamp frames, the third one in a partly filled chunk
+        assert np.all((frames[1] - frames[0]) % 256 == 1)
+        assert np.all((frames[2] - frames[1]) % 256 == 1)
+        y, x = np.mgrid[0:NY, 0:NX]
+        assert np.all((frames[0] - (x + y)) % 256 == frames[0, 0, 0])
+        last = cam.get("HDF1:UniqueId_RBV")
+        uids = f["/entry/instrument/NDAttributes/NDArrayUniqueId"][:]
+        assert list(uids) == [last - 2, last - 1, last]
+    cam.put("HDF1:Capture", 0)
+    cam.wait_value("HDF1:Capture_RBV", 0)
+    assert cam.get("HDF1:SWMRActive_RBV") == 0
+    assert cam.get("HDF1:RunTime") > 0 and cam.get("HDF1:IOSpeed") > 0
+    with h5py.File(path, "r") as f:
+        assert f["/entry/instrument/performance/timestamp"].shape == (3, 5)
+    for key, value in {"SWMRMode": "Off", "ChunkSizeAuto": "Yes", "NumFramesChunks": 1}.items():
+        cam.put("HDF1:" + key, value)
