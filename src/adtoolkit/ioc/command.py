@@ -72,6 +72,22 @@ def _interfaces(args: argparse.Namespace) -> list[str]:
     return env or ["127.0.0.1"]
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """End this IOC when the process that launched it dies (Linux), so a crashed
+    test run never leaves IOCs acquiring on a shared machine."""
+    import signal
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        raise SystemExit(f"adtoolkit ioc: launcher process {parent_pid} is gone")
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
@@ -99,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
             print(name)
         return 0
 
+    parent = os.environ.get("ADTOOLKIT_IOC_PARENT_PID", "")
+    if parent.isdigit():
+        die_with_parent(int(parent))
     port = _server_port(args)
     # caproto reads the server port from EPICS_CA_SERVER_PORT
     os.environ["EPICS_CA_SERVER_PORT"] = str(port)
