@@ -222,6 +222,110 @@ def test_stats_against_numpy(cam):
     cam.put("Stats1:ComputeCentroid", "No")
 
 
+def test_stats_histogram_profiles_and_moments_against_numpy(cam):
+    """Histogram (bins, below/above, entropy, bin positions), the four X/Y profiles
+    and the higher centroid moments, each recomputed here from the image."""
+    import math
+    from collections import Counter
+
+    for name, value in {
+        "PeakStartX": 4,  # cut by the left edge: skewed in X
+        "PeakStartY": 17,
+        "PeakWidthX": 6,
+        "PeakWidthY": 3,
+        "Gain": 200.0,
+        "SimMode": "Peaks",
+    }.items():
+        cam.put("cam1:" + name, value)
+    lo, hi, size, threshold = 10.0, 150.0, 16, 50.0
+    for name, value in {
+        "ComputeStatistics": "Yes",
+        "ComputeCentroid": "Yes",
+        "ComputeProfiles": "Yes",
+        "ComputeHistogram": "Yes",
+        "CentroidThreshold": threshold,
+        "HistSize": size,
+        "HistMin": lo,
+        "HistMax": hi,
+        "CursorX": 30,
+        "CursorY": 20,
+        "BlockingCallbacks": "Yes",
+        "EnableCallbacks": 1,
+    }.items():
+        cam.put("Stats1:" + name, value)
+    try:
+        img = take(cam).astype(float)
+        cam.wait_value("Stats1:UniqueId_RBV", cam.get("image1:UniqueId_RBV"))
+        get = lambda name, n: np.asarray(cam.get("Stats1:" + name))[:n]  # noqa: E731
+
+        # histogram: pixel by pixel, with the bin rule of NDPluginStats
+        counts: Counter[int] = Counter()
+        below = above = 0
+        for v in img.ravel():
+            if v < lo:
+                below += 1
+            elif v > hi:
+                above += 1
+            else:
+                counts[math.floor((v - lo) * (size - 1) / (hi - lo) + 0.5)] += 1
+        expected = np.array([counts[i] for i in range(size)], dtype=float)
+        assert below > 0 and above > 0 and expected.sum() > 0  # the case is not trivial
+        assert np.array_equal(get("Histogram_RBV", size), expected)
+        assert cam.get("Stats1:HistBelow_RBV") == below
+        assert cam.get("Stats1:HistAbove_RBV") == above
+        entropy = -sum(c * math.log(c) for c in counts.values() if c > 0) / img.size
+        assert cam.get("Stats1:HistEntropy_RBV") == pytest.approx(entropy)
+        positions = [lo + i * (hi - lo) / size for i in range(size)]
+        assert get("HistogramX_RBV", size) == pytest.approx(positions)
+
+        # profiles
+        assert cam.get("Stats1:ProfileSizeX_RBV") == NX
+        assert cam.get("Stats1:ProfileSizeY_RBV") == NY
+        thresholded = np.where(img >= threshold, img, 0.0)
+        assert get("ProfileAverageX_RBV", NX) == pytest.approx(img.mean(axis=0))
+        assert get("ProfileAverageY_RBV", NY) == pytest.approx(img.mean(axis=1))
+        assert get("ProfileThresholdX_RBV", NX) == pytest.approx(thresholded.mean(axis=0))
+        assert get("ProfileThresholdY_RBV", NY) == pytest.approx(thresholded.mean(axis=1))
+        assert np.array_equal(get("ProfileCursorX_RBV", NX), img[20, :])
+        assert np.array_equal(get("ProfileCursorY_RBV", NY), img[:, 30])
+
+        # centroid moments of the thresholded image
+        y, x = np.mgrid[0:NY, 0:NX]
+        m = thresholded.sum()
+        cx, cy = (thresholded * x).sum() / m, (thresholded * y).sum() / m
+        vx = (thresholded * (x - cx) ** 2).sum() / m
+        vy = (thresholded * (y - cy) ** 2).sum() / m
+        vxy = (thresholded * (x - cx) * (y - cy)).sum() / m
+        assert cam.get("Stats1:CentroidTotal_RBV") == pytest.approx(m)
+        assert cam.get("Stats1:CentroidX_RBV") == pytest.approx(cx)
+        assert cam.get("Stats1:SigmaX_RBV") == pytest.approx(math.sqrt(vx))
+        assert cam.get("Stats1:SigmaY_RBV") == pytest.approx(math.sqrt(vy))
+        assert cam.get("Stats1:SigmaXY_RBV") == pytest.approx(vxy / math.sqrt(vx * vy), abs=1e-9)
+        skew_x = (thresholded * (x - cx) ** 3).sum() / m / vx**1.5
+        kurt_y = (thresholded * (y - cy) ** 4).sum() / m / vy**2 - 3.0
+        assert abs(skew_x) > 0.1
+        assert cam.get("Stats1:SkewX_RBV") == pytest.approx(skew_x)
+        assert cam.get("Stats1:KurtosisY_RBV") == pytest.approx(kurt_y)
+        ecc = ((vx - vy) ** 2 - 4 * vxy**2) / (vx + vy) ** 2
+        assert cam.get("Stats1:Eccentricity_RBV") == pytest.approx(ecc)
+        orientation = math.degrees(0.5 * math.atan2(2 * vxy, vx - vy))
+        assert cam.get("Stats1:Orientation_RBV") == pytest.approx(orientation, abs=1e-9)
+        row, col = int(cy + 0.5), int(cx + 0.5)
+        assert np.array_equal(get("ProfileCentroidX_RBV", NX), img[row, :])
+        assert np.array_equal(get("ProfileCentroidY_RBV", NY), img[:, col])
+    finally:
+        for name, value in {
+            "ComputeCentroid": "No",
+            "ComputeProfiles": "No",
+            "ComputeHistogram": "No",
+            "HistSize": 256,
+            "HistMin": 0.0,
+            "HistMax": 255.0,
+            "CentroidThreshold": 1.0,
+        }.items():
+            cam.put("Stats1:" + name, value)
+
+
 def test_roi_crop_bin_feeding_stats(cam):
     for name, value in {
         "MinX": 5,
