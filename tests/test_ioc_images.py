@@ -174,6 +174,45 @@ def test_rgb1(cam):
         assert np.array_equal(img[..., c], wrap_u8(g * (x + y))), c
 
 
+def test_roi_on_rgb1_crops_and_bins_each_colour(cam):
+    cam.put("cam1:ColorMode", "RGB1")
+    cam.put("cam1:GainRed", 1.0)
+    cam.put("cam1:GainGreen", 2.0)
+    cam.put("cam1:GainBlue", 3.0)
+    for name, value in {
+        "MinX": 5,
+        "SizeX": 20,
+        "BinX": 2,
+        "MinY": 3,
+        "SizeY": 10,
+        "BinY": 1,
+        "ReverseY": 1,
+        "EnableX": 1,
+        "EnableY": 1,
+        "BlockingCallbacks": "Yes",
+        "EnableCallbacks": 1,
+    }.items():
+        cam.put("ROI1:" + name, value)
+    cam.put("image1:NDArrayPort", "ROI1")
+    try:
+        cam.put("image1:EnableCallbacks", 1)
+        cam.put("image1:BlockingCallbacks", "Yes")
+        uid = acquire(cam)
+        cam.wait_value("image1:UniqueId_RBV", uid)
+        assert [cam.get(f"image1:ArraySize{i}_RBV") for i in range(3)] == [3, 10, 10]
+        assert cam.get("image1:ColorMode_RBV", as_string=True) == "RGB1"
+        assert cam.get("ROI1:MaxSizeX_RBV") == NX and cam.get("ROI1:MaxSizeY_RBV") == NY
+        img = read_image(cam, (10, 10, 3))
+        y, x = np.mgrid[0:NY, 0:NX]
+        for c, g in enumerate((1, 2, 3)):
+            full = wrap_u8(g * (x + y)).astype(np.int64)
+            expected = full[3:13, 5:25].reshape(10, 10, 2).sum(axis=2)[::-1] % 256
+            assert np.array_equal(img[..., c], expected), c
+    finally:
+        cam.put("image1:NDArrayPort", "SIM1")
+        cam.put("ROI1:ReverseY", 0)
+
+
 def test_priming_only_when_enabled(cam):
     cam.put("cam1:SizeX", 40)
     cam.put("cam1:SizeY", 30)
