@@ -213,6 +213,37 @@ def test_roi_on_rgb1_crops_and_bins_each_colour(cam):
         cam.put("ROI1:ReverseY", 0)
 
 
+def test_proc1_offset_scale_and_clipping(cam):
+    settings = {
+        "EnableOffsetScale": "Enable",
+        "Offset": -10.0,
+        "Scale": 2.0,
+        "EnableLowClip": "Enable",
+        "LowClip": 3.0,
+        "EnableHighClip": "Enable",
+        "HighClip": 150.0,
+        "BlockingCallbacks": "Yes",
+        "EnableCallbacks": 1,
+    }
+    for name, value in settings.items():
+        cam.put("Proc1:" + name, value)
+    cam.put("image1:NDArrayPort", "PROC1")
+    try:
+        img = take(cam)
+        y, x = np.mgrid[0:NY, 0:NX]
+        expected = np.clip((x + y - 10) * 2.0, 3.0, 150.0).astype(np.uint8)
+        assert np.array_equal(img, expected)
+        assert cam.get("Proc1:ArrayCounter_RBV") >= 1
+        # nothing enabled: the array passes unchanged
+        for name in ("EnableOffsetScale", "EnableLowClip", "EnableHighClip"):
+            cam.put("Proc1:" + name, "Disable")
+        assert np.array_equal(take(cam), wrap_u8(x + y + 1))  # the ramp's next frame
+    finally:
+        cam.put("image1:NDArrayPort", "SIM1")
+        for name in ("EnableOffsetScale", "EnableLowClip", "EnableHighClip"):
+            cam.put("Proc1:" + name, "Disable")
+
+
 def test_priming_only_when_enabled(cam):
     cam.put("cam1:SizeX", 40)
     cam.put("cam1:SizeY", 30)
