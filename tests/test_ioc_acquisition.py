@@ -179,6 +179,10 @@ def test_dropped_arrays_when_queue_is_full(cam, ioc):
     n = 300
     d = ioc.write_root / "drops"
     d.mkdir(exist_ok=True)
+    # 512x512: encoding a JPEG takes ~10x longer than computing the frame, so
+    # the plugin falls behind the cam whatever the machine load
+    cam.put("cam1:SizeX", 512)
+    cam.put("cam1:SizeY", 512)
     cam.put("cam1:ImageMode", "Multiple")
     cam.put("cam1:NumImages", n)
     for name, value in {
