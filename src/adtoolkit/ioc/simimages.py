@@ -47,8 +47,10 @@ class BufferPool:
     buffers are free: the pool's own list entry is then the only reference.
     """
 
-    def __init__(self, max_buffers: int = 64) -> None:
+    def __init__(self, max_buffers: int = 64, max_bytes: int = 128 << 20) -> None:
         self.max_buffers = max_buffers
+        #: memory the pool may keep (frames in flight beyond it are plain allocations)
+        self.max_bytes = max_bytes
         self._buffers: list[np.ndarray] = []
 
     def get(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -61,7 +63,7 @@ class BufferPool:
             if sys.getrefcount(buffers[i]) == 2:
                 return buffers[i]
         buf = np.empty(shape, dtype)
-        if len(buffers) < self.max_buffers:
+        if len(buffers) < self.max_buffers and (len(buffers) + 1) * buf.nbytes <= self.max_bytes:
             buffers.append(buf)
         return buf
 
