@@ -162,3 +162,22 @@ def test_pyepics_put_callback_reports_the_refusal(cam, ioc):
     assert cam.get("cam1:ImageMode_RBV", as_string=True) == "Multiple"
     cam.put("cam1:ImageMode", "Single")
     ca.clear_channel(chid)
+
+
+def test_ophyd_set_of_a_refused_value_fails(cam, ioc):
+    """ophyd's set() of a value the IOC refuses ends in a failed status and the
+    record keeps its value.  (ophyd never sees the CA put status itself: its
+    status fails because the readback does not take the value it set.)"""
+    from ophyd.areadetector import EpicsSignalWithRBV
+
+    cam.put("cam1:ImageMode", "Single")
+    sig = EpicsSignalWithRBV(ioc.prefix + "cam1:ImageMode", name="mode")
+    sig.wait_for_connection(10)
+    try:
+        status = sig.set(17, timeout=3)  # no state 17
+        with pytest.raises(Exception):  # noqa: B017 - ophyd's error type varies
+            status.wait(10)
+        assert status.done and not status.success
+        assert cam.get("cam1:ImageMode_RBV", as_string=True) == "Single"
+    finally:
+        sig.destroy()
