@@ -1,6 +1,11 @@
 """Benchmarks of the simulated IOC (figures, not tests).
 
     PYTHONPATH=src python benchmarks/bench_ioc_pipeline.py [--frames 1000] [--seconds 5]
+        [--only pipeline startup monitor] [--repeat 3] [--baseline OLD_SRC]
+
+``--baseline DIR`` measures another checkout's ``src`` (e.g. ``git archive main src``
+unpacked in /tmp) side by side: the two run alternately, each round in a fresh
+subprocess, so both see the same machine load; medians and ratios are printed.
 
 1. cam -> plugin pipeline, in-process: frames/s of 1024x1024 UInt8 at
    AcquirePeriod 0 with one pass-through plugin (Trans1), blocking and queued.
@@ -15,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -156,29 +163,100 @@ def startup_times() -> tuple[float, float, int]:
     return ready, connected, len(names)
 
 
+def measure(parts: list[str], frames: int, seconds: float) -> dict[str, float]:
+    """One round of the selected measurements, in this process."""
+    out: dict[str, float] = {}
+    if "pipeline" in parts:
+        for blocking in (True, False):
+            fps, dropped = pipeline_fps(frames, blocking)
+            kind = "blocking" if blocking else "queued"
+            out[f"pipeline {kind} frames/s"] = fps
+            out[f"pipeline {kind} dropped"] = dropped
+    if "monitor" in parts:
+        mon, cam = image1_monitor_fps(seconds)
+        out["image1 monitor frames/s"] = mon
+        out["cam frames/s during monitor"] = cam
+    if "startup" in parts:
+        ready, connected, n = startup_times()
+        out["start -> ready s"] = ready
+        out["start -> all PVs connected s"] = connected
+        out["PV count"] = n
+    return out
+
+
+TARGETS = {
+    "pipeline blocking frames/s": (1000, True),
+    "pipeline queued frames/s": (1000, True),
+    "image1 monitor frames/s": (30, True),
+    "start -> all PVs connected s": (3.0, False),
+}
+
+
+def one_round(src: str, args: argparse.Namespace) -> dict[str, float]:
+    """A round in a fresh interpreter importing adtoolkit from ``src``."""
+    env = dict(os.environ, PYTHONPATH=src)
+    cmd = [sys.executable, __file__, "--json", "--frames", str(args.frames)]
+    cmd += ["--seconds", str(args.seconds), "--only", *args.only]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    if proc.returncode:
+        raise RuntimeError(f"{src}: benchmark failed\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def report(rounds: dict[str, list[dict[str, float]]]) -> None:
+    labels = list(rounds)
+    keys = [k for k in rounds[labels[0]][0] if not k.endswith("dropped") and k != "PV count"]
+    header = f"{'measure':32s}" + "".join(f"{label:>28s}" for label in labels)
+    print(header + ("   ratio new/old" if len(labels) == 2 else ""))
+    for key in keys:
+        line = f"{key:32s}"
+        medians = []
+        for label in labels:
+            values = [r[key] for r in rounds[label]]
+            med = statistics.median(values)
+            medians.append(med)
+            line += f"{med:10.2f} ({min(values):7.2f}-{max(values):7.2f})"
+        if len(labels) == 2 and medians[0]:
+            line += f"   {medians[1] / medians[0]:6.2f}"
+        target = TARGETS.get(key)
+        if target:
+            goal, higher = target
+            margin = medians[-1] / goal if higher else goal / medians[-1]
+            line += f"   target {'>=' if higher else '<'} {goal}: margin x{margin:.2f}"
+        print(line)
+    for label in labels:
+        dropped = [r.get("pipeline queued dropped", 0) for r in rounds[label]]
+        print(f"{label}: queued dropped arrays per round {dropped}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=["pipeline", "monitor", "startup"],
+        choices=["pipeline", "monitor", "startup"],
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="rounds (medians are printed)")
+    parser.add_argument("--baseline", help="another checkout's src directory to compare with")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    for blocking in (True, False):
-        fps, dropped = pipeline_fps(args.frames, blocking)
-        kind = "blocking" if blocking else "queued  "
-        print(
-            f"pipeline 1024x1024 UInt8, 1 pass-through plugin ({kind}): {fps:7.0f} frames/s "
-            f"(target >= 1000, ratio {fps / 1000:.2f}), dropped {dropped}"
-        )
-    mon, cam = image1_monitor_fps(args.seconds)
-    print(
-        f"image1:ArrayData to a pyepics monitor: {mon:6.1f} frames/s (target >= 30, ratio "
-        f"{mon / 30:.2f}); cam produced {cam:.1f} frames/s"
-    )
-    ready, connected, n = startup_times()
-    print(
-        f"IOC start -> ready line {ready:.2f} s, -> all {n} PVs connected {connected:.2f} s "
-        f"(target < 3 s, ratio {connected / 3:.2f})"
-    )
+    if args.json:  # one round for a parent process
+        print(json.dumps(measure(args.only, args.frames, args.seconds)))
+        return
+    here = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "src")
+    sources = {"current": os.environ.get("PYTHONPATH") or here}
+    if args.baseline:
+        sources = {"baseline": args.baseline, **sources}
+    rounds: dict[str, list[dict[str, float]]] = {label: [] for label in sources}
+    for _ in range(args.repeat):
+        for label, src in sources.items():  # alternate: both see the same load
+            rounds[label].append(one_round(src, args))
+    print(f"median (min-max) of {args.repeat} round(s); load average {os.getloadavg()}")
+    report(rounds)
 
 
 if __name__ == "__main__":

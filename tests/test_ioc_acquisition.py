@@ -179,6 +179,10 @@ def test_dropped_arrays_when_queue_is_full(cam, ioc):
     n = 300
     d = ioc.write_root / "drops"
     d.mkdir(exist_ok=True)
+    # 512x512: encoding a JPEG takes ~10x longer than computing the frame, so
+    # the plugin falls behind the cam whatever the machine load
+    cam.put("cam1:SizeX", 512)
+    cam.put("cam1:SizeY", 512)
     cam.put("cam1:ImageMode", "Multiple")
     cam.put("cam1:NumImages", n)
     for name, value in {
@@ -206,3 +210,34 @@ def test_dropped_arrays_when_queue_is_full(cam, ioc):
     assert len(list(d.glob("drop_*.jpg"))) == processed
     cam.put("JPEG1:AutoSave", "No")
     cam.put("JPEG1:QueueSize", 20)
+
+
+def test_time_remaining_counts_down_to_zero(cam):
+    """TimeRemaining_RBV: the rest of the exposure plus one period per image to come
+    (Multiple), refreshed during long exposures, 0 once the acquisition ends."""
+    cam.put("cam1:ImageMode", "Multiple")
+    cam.put("cam1:NumImages", 3)
+    cam.put("cam1:AcquireTime", 0.3)
+    cam.put("cam1:AcquirePeriod", 0.4)
+    mon = Monitor(cam, "cam1:TimeRemaining_RBV")
+    try:
+        wait_for(lambda: mon.values("cam1:TimeRemaining_RBV"), 5, "initial monitor event")
+        assert mon.values("cam1:TimeRemaining_RBV")[-1] == 0.0  # idle
+        mon.clear()
+        acquire(cam, 3)
+        wait_for(lambda: mon.values("cam1:TimeRemaining_RBV")[-1:] == [0.0], 5, "back to 0")
+        values = mon.values("cam1:TimeRemaining_RBV")
+    finally:
+        mon.close()
+        cam.put("cam1:ImageMode", "Single")
+        cam.put("cam1:NumImages", 1)
+        cam.put("cam1:AcquireTime", 0.001)
+        cam.put("cam1:AcquirePeriod", 0.0)
+    running = values[:-1]
+    # first frame: 0.3 s exposure + 2 more images at max(0.4, 0.3) s each = 1.1 s
+    assert 0.9 < running[0] <= 1.1
+    # refreshed several times on the way down (exposures and waits of 0.3 s / 0.1 s)
+    assert len(running) >= 6
+    assert all(0.0 <= v <= 1.1 for v in running)
+    assert running[-1] < 0.35  # the last image's exposure
+    assert values[-1] == 0.0

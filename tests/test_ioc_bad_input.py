@@ -10,14 +10,13 @@ pytestmark = pytest.mark.ioc
 
 
 def refused_put(cam, suffix: str, value, data_type) -> None:
-    """Put a bad value without waiting for the reply.
+    """Put a bad value with a put callback: the IOC refuses it with a
+    WriteNotifyResponse carrying ECA_PUTFAIL (as rsrv does), which the caproto
+    client returns at once instead of waiting for its timeout."""
+    from caproto import CAStatus
 
-    The IOC answers ECA_PUTFAIL; caproto's threading client does not route that
-    error reply to a pending write (it would time out), so the tests check the
-    effect instead: the record and its readback keep their value.
-    """
-    cam.pv(suffix).write([value], data_type=data_type, wait=False)
-    cam.get("cam1:Manufacturer_RBV")  # a round trip after the refused put
+    response = cam.pv(suffix).write([value], data_type=data_type, wait=True, timeout=5)
+    assert response.status == CAStatus.ECA_PUTFAIL.value, response
 
 
 def still_serving(cam) -> None:
@@ -113,3 +112,72 @@ def test_absurd_plugin_settings_do_not_kill_plugin_threads(cam):
     cam.wait_value("Stats1:UniqueId_RBV", uid)
     assert cam.get("Stats1:ArraySize0_RBV") >= 1
     still_serving(cam)
+
+
+def test_pyepics_put_callback_reports_the_refusal(cam, ioc):
+    """libca (pyepics) hands the put callback the ECA_PUTFAIL status of a refused
+    put, and a put with wait=True returns at once instead of timing out.
+
+    pyepics' own ``PV.put(wait=True)`` drops that status (its callback ignores
+    it, with a real IOC too), so the status is read through pyepics' libca
+    binding with a put callback of our own.
+    """
+    import ctypes
+    import threading
+    import time
+
+    from caproto import CAStatus
+    from epics import ca, dbr
+
+    cam.put("cam1:ImageMode", "Single")
+    chid = ca.create_channel(ioc.prefix + "cam1:ImageMode", connect=True, auto_cb=False)
+    assert ca.connect_channel(chid, timeout=10)
+    statuses: list[int] = []
+    done = threading.Event()
+
+    @ctypes.CFUNCTYPE(None, dbr.event_handler_args)
+    def on_put(args):
+        statuses.append(args.status)
+        done.set()
+
+    def put_with_status(state: int) -> int:
+        statuses.clear()
+        done.clear()
+        data = (ctypes.c_ushort * 1)(state)
+        ret = ca.libca.ca_array_put_callback(dbr.ENUM, 1, chid, data, on_put, None)
+        assert ret == dbr.ECA_NORMAL
+        ca.flush_io()
+        assert done.wait(10), "no put callback"
+        return statuses[0]
+
+    putfail = CAStatus.ECA_PUTFAIL.value.code_with_severity
+    assert put_with_status(17) == putfail  # no state 17: refused
+    assert cam.get("cam1:ImageMode_RBV", as_string=True) == "Single"
+    assert put_with_status(1) == dbr.ECA_NORMAL  # a good put completes normally
+    assert cam.get("cam1:ImageMode_RBV", as_string=True) == "Multiple"
+    # the high-level put: completes (no 30 s timeout) even though refused
+    t0 = time.monotonic()
+    assert ca.put(chid, 17, wait=True, timeout=30) == 1
+    assert time.monotonic() - t0 < 10
+    assert cam.get("cam1:ImageMode_RBV", as_string=True) == "Multiple"
+    cam.put("cam1:ImageMode", "Single")
+    ca.clear_channel(chid)
+
+
+def test_ophyd_set_of_a_refused_value_fails(cam, ioc):
+    """ophyd's set() of a value the IOC refuses ends in a failed status and the
+    record keeps its value.  (ophyd never sees the CA put status itself: its
+    status fails because the readback does not take the value it set.)"""
+    from ophyd.areadetector import EpicsSignalWithRBV
+
+    cam.put("cam1:ImageMode", "Single")
+    sig = EpicsSignalWithRBV(ioc.prefix + "cam1:ImageMode", name="mode")
+    sig.wait_for_connection(10)
+    try:
+        status = sig.set(17, timeout=3)  # no state 17
+        with pytest.raises(Exception):  # noqa: B017 - ophyd's error type varies
+            status.wait(10)
+        assert status.done and not status.success
+        assert cam.get("cam1:ImageMode_RBV", as_string=True) == "Single"
+    finally:
+        sig.destroy()

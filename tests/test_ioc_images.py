@@ -174,6 +174,76 @@ def test_rgb1(cam):
         assert np.array_equal(img[..., c], wrap_u8(g * (x + y))), c
 
 
+def test_roi_on_rgb1_crops_and_bins_each_colour(cam):
+    cam.put("cam1:ColorMode", "RGB1")
+    cam.put("cam1:GainRed", 1.0)
+    cam.put("cam1:GainGreen", 2.0)
+    cam.put("cam1:GainBlue", 3.0)
+    for name, value in {
+        "MinX": 5,
+        "SizeX": 20,
+        "BinX": 2,
+        "MinY": 3,
+        "SizeY": 10,
+        "BinY": 1,
+        "ReverseY": 1,
+        "EnableX": 1,
+        "EnableY": 1,
+        "BlockingCallbacks": "Yes",
+        "EnableCallbacks": 1,
+    }.items():
+        cam.put("ROI1:" + name, value)
+    cam.put("image1:NDArrayPort", "ROI1")
+    try:
+        cam.put("image1:EnableCallbacks", 1)
+        cam.put("image1:BlockingCallbacks", "Yes")
+        uid = acquire(cam)
+        cam.wait_value("image1:UniqueId_RBV", uid)
+        assert [cam.get(f"image1:ArraySize{i}_RBV") for i in range(3)] == [3, 10, 10]
+        assert cam.get("image1:ColorMode_RBV", as_string=True) == "RGB1"
+        assert cam.get("ROI1:MaxSizeX_RBV") == NX and cam.get("ROI1:MaxSizeY_RBV") == NY
+        img = read_image(cam, (10, 10, 3))
+        y, x = np.mgrid[0:NY, 0:NX]
+        for c, g in enumerate((1, 2, 3)):
+            full = wrap_u8(g * (x + y)).astype(np.int64)
+            expected = full[3:13, 5:25].reshape(10, 10, 2).sum(axis=2)[::-1] % 256
+            assert np.array_equal(img[..., c], expected), c
+    finally:
+        cam.put("image1:NDArrayPort", "SIM1")
+        cam.put("ROI1:ReverseY", 0)
+
+
+def test_proc1_offset_scale_and_clipping(cam):
+    settings = {
+        "EnableOffsetScale": "Enable",
+        "Offset": -10.0,
+        "Scale": 2.0,
+        "EnableLowClip": "Enable",
+        "LowClip": 3.0,
+        "EnableHighClip": "Enable",
+        "HighClip": 150.0,
+        "BlockingCallbacks": "Yes",
+        "EnableCallbacks": 1,
+    }
+    for name, value in settings.items():
+        cam.put("Proc1:" + name, value)
+    cam.put("image1:NDArrayPort", "PROC1")
+    try:
+        img = take(cam)
+        y, x = np.mgrid[0:NY, 0:NX]
+        expected = np.clip((x + y - 10) * 2.0, 3.0, 150.0).astype(np.uint8)
+        assert np.array_equal(img, expected)
+        assert cam.get("Proc1:ArrayCounter_RBV") >= 1
+        # nothing enabled: the array passes unchanged
+        for name in ("EnableOffsetScale", "EnableLowClip", "EnableHighClip"):
+            cam.put("Proc1:" + name, "Disable")
+        assert np.array_equal(take(cam), wrap_u8(x + y + 1))  # the ramp's next frame
+    finally:
+        cam.put("image1:NDArrayPort", "SIM1")
+        for name in ("EnableOffsetScale", "EnableLowClip", "EnableHighClip"):
+            cam.put("Proc1:" + name, "Disable")
+
+
 def test_priming_only_when_enabled(cam):
     cam.put("cam1:SizeX", 40)
     cam.put("cam1:SizeY", 30)
@@ -220,6 +290,110 @@ def test_stats_against_numpy(cam):
     assert cam.get("Stats1:CentroidY_RBV") == pytest.approx((img * y).sum() / img.sum())
     assert (cam.get("Stats1:MaxX_RBV"), cam.get("Stats1:MaxY_RBV")) == (20, 15)
     cam.put("Stats1:ComputeCentroid", "No")
+
+
+def test_stats_histogram_profiles_and_moments_against_numpy(cam):
+    """Histogram (bins, below/above, entropy, bin positions), the four X/Y profiles
+    and the higher centroid moments, each recomputed here from the image."""
+    import math
+    from collections import Counter
+
+    for name, value in {
+        "PeakStartX": 4,  # cut by the left edge: skewed in X
+        "PeakStartY": 17,
+        "PeakWidthX": 6,
+        "PeakWidthY": 3,
+        "Gain": 200.0,
+        "SimMode": "Peaks",
+    }.items():
+        cam.put("cam1:" + name, value)
+    lo, hi, size, threshold = 10.0, 150.0, 16, 50.0
+    for name, value in {
+        "ComputeStatistics": "Yes",
+        "ComputeCentroid": "Yes",
+        "ComputeProfiles": "Yes",
+        "ComputeHistogram": "Yes",
+        "CentroidThreshold": threshold,
+        "HistSize": size,
+        "HistMin": lo,
+        "HistMax": hi,
+        "CursorX": 30,
+        "CursorY": 20,
+        "BlockingCallbacks": "Yes",
+        "EnableCallbacks": 1,
+    }.items():
+        cam.put("Stats1:" + name, value)
+    try:
+        img = take(cam).astype(float)
+        cam.wait_value("Stats1:UniqueId_RBV", cam.get("image1:UniqueId_RBV"))
+        get = lambda name, n: np.asarray(cam.get("Stats1:" + name))[:n]  # noqa: E731
+
+        # histogram: pixel by pixel, with the bin rule of NDPluginStats
+        counts: Counter[int] = Counter()
+        below = above = 0
+        for v in img.ravel():
+            if v < lo:
+                below += 1
+            elif v > hi:
+                above += 1
+            else:
+                counts[math.floor((v - lo) * (size - 1) / (hi - lo) + 0.5)] += 1
+        expected = np.array([counts[i] for i in range(size)], dtype=float)
+        assert below > 0 and above > 0 and expected.sum() > 0  # the case is not trivial
+        assert np.array_equal(get("Histogram_RBV", size), expected)
+        assert cam.get("Stats1:HistBelow_RBV") == below
+        assert cam.get("Stats1:HistAbove_RBV") == above
+        entropy = -sum(c * math.log(c) for c in counts.values() if c > 0) / img.size
+        assert cam.get("Stats1:HistEntropy_RBV") == pytest.approx(entropy)
+        positions = [lo + i * (hi - lo) / size for i in range(size)]
+        assert get("HistogramX_RBV", size) == pytest.approx(positions)
+
+        # profiles
+        assert cam.get("Stats1:ProfileSizeX_RBV") == NX
+        assert cam.get("Stats1:ProfileSizeY_RBV") == NY
+        thresholded = np.where(img >= threshold, img, 0.0)
+        assert get("ProfileAverageX_RBV", NX) == pytest.approx(img.mean(axis=0))
+        assert get("ProfileAverageY_RBV", NY) == pytest.approx(img.mean(axis=1))
+        assert get("ProfileThresholdX_RBV", NX) == pytest.approx(thresholded.mean(axis=0))
+        assert get("ProfileThresholdY_RBV", NY) == pytest.approx(thresholded.mean(axis=1))
+        assert np.array_equal(get("ProfileCursorX_RBV", NX), img[20, :])
+        assert np.array_equal(get("ProfileCursorY_RBV", NY), img[:, 30])
+
+        # centroid moments of the thresholded image
+        y, x = np.mgrid[0:NY, 0:NX]
+        m = thresholded.sum()
+        cx, cy = (thresholded * x).sum() / m, (thresholded * y).sum() / m
+        vx = (thresholded * (x - cx) ** 2).sum() / m
+        vy = (thresholded * (y - cy) ** 2).sum() / m
+        vxy = (thresholded * (x - cx) * (y - cy)).sum() / m
+        assert cam.get("Stats1:CentroidTotal_RBV") == pytest.approx(m)
+        assert cam.get("Stats1:CentroidX_RBV") == pytest.approx(cx)
+        assert cam.get("Stats1:SigmaX_RBV") == pytest.approx(math.sqrt(vx))
+        assert cam.get("Stats1:SigmaY_RBV") == pytest.approx(math.sqrt(vy))
+        assert cam.get("Stats1:SigmaXY_RBV") == pytest.approx(vxy / math.sqrt(vx * vy), abs=1e-9)
+        skew_x = (thresholded * (x - cx) ** 3).sum() / m / vx**1.5
+        kurt_y = (thresholded * (y - cy) ** 4).sum() / m / vy**2 - 3.0
+        assert abs(skew_x) > 0.1
+        assert cam.get("Stats1:SkewX_RBV") == pytest.approx(skew_x)
+        assert cam.get("Stats1:KurtosisY_RBV") == pytest.approx(kurt_y)
+        ecc = ((vx - vy) ** 2 - 4 * vxy**2) / (vx + vy) ** 2
+        assert cam.get("Stats1:Eccentricity_RBV") == pytest.approx(ecc)
+        orientation = math.degrees(0.5 * math.atan2(2 * vxy, vx - vy))
+        assert cam.get("Stats1:Orientation_RBV") == pytest.approx(orientation, abs=1e-9)
+        row, col = int(cy + 0.5), int(cx + 0.5)
+        assert np.array_equal(get("ProfileCentroidX_RBV", NX), img[row, :])
+        assert np.array_equal(get("ProfileCentroidY_RBV", NY), img[:, col])
+    finally:
+        for name, value in {
+            "ComputeCentroid": "No",
+            "ComputeProfiles": "No",
+            "ComputeHistogram": "No",
+            "HistSize": 256,
+            "HistMin": 0.0,
+            "HistMax": 255.0,
+            "CentroidThreshold": 1.0,
+        }.items():
+            cam.put("Stats1:" + name, value)
 
 
 def test_roi_crop_bin_feeding_stats(cam):

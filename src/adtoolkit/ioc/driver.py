@@ -259,11 +259,13 @@ class NDArrayDriver(PortDriver):
 
     # -- queued-array accounting (NumQueuedArrays / WaitForPlugins) -------
     def array_queued(self) -> None:
+        """Count an array handed to a plugin queue.  Called in the thread that
+        called the plugins back, which calls its own callbacks right after, so
+        NumQueuedArrays is published there (one update per frame, not two)."""
         with self._queued_lock:
             self._queued += 1
             n = self._queued
         self.set("NUM_QUEUED_ARRAYS", n)
-        self.call_callbacks(0)
 
     def array_done(self) -> None:
         with self._queued_lock:

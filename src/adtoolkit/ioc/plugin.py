@@ -155,13 +155,20 @@ class PluginDriver(NDArrayDriver):
             origin.array_queued()
             self._queue.append((array, origin))
             self._cond.notify()
-        self._update_queue_free()
-        p.call_callbacks()
+        with p.lock:
+            self._update_queue_free()
+            p.call_callbacks()
 
     def _update_queue_free(self) -> None:
-        """QueueFree from the queue length *now*, so the last update is never stale."""
+        """QueueFree from the queue length *now*, so the last update is never stale.
+
+        The length is read under the port lock: the cam thread (append) and the
+        worker (pop) both update QueueFree, and whichever takes the lock last
+        reads the final length, so a late writer cannot publish an old count.
+        """
         p = self.params
-        p.set("QUEUE_FREE", max(p.get("QUEUE_SIZE") - len(self._queue), 0))
+        with p.lock:
+            p.set("QUEUE_FREE", max(p.get("QUEUE_SIZE") - len(self._queue), 0))
 
     def _worker(self) -> None:
         while True:

@@ -111,12 +111,106 @@ def padded(values: Any, count: int) -> Any:
 
 
 def make_context_class() -> type:
-    """caproto's asyncio server Context, with subscription updates padded to
-    the count the client asked for: caproto would announce that count with a
-    shorter payload, which makes libca (pyepics) read past the message."""
-    from caproto.asyncio.server import Context
+    """caproto's asyncio server Context, with two changes.
+
+    - Subscription updates are padded to the count the client asked for:
+      caproto would announce that count with a shorter payload, which makes
+      libca (pyepics) read past the message.
+    - A refused put-with-callback (WriteNotifyRequest) is answered as rsrv
+      answers it: a WriteNotifyResponse carrying ECA_PUTFAIL.  caproto would
+      send a CA_PROTO_ERROR instead, which libca also routes to the put
+      callback but caproto's own clients drop (their write waits until its
+      timeout).  A plain put (no callback) still gets CA_PROTO_ERROR, as from rsrv.
+    - Channel creation is answered in bursts: a client connecting to every PV
+      sends thousands of CreateChanRequests at once, and caproto answers each
+      with its own socket write and wake-up.  Consecutive requests already
+      received are answered together in one write (their replies in request
+      order); any other command first flushes what is pending, so replies
+      never overtake each other.
+    """
+    import caproto as ca
+    from caproto.asyncio.server import Context, VirtualCircuit
+    from caproto.server.common import DisconnectedCircuit, LoopExit
+
+    batchable = (ca.CreateChanRequest, ca.HostNameRequest, ca.ClientNameRequest)
+
+    class BurstCircuit(VirtualCircuit):
+        async def command_queue_loop(self) -> None:
+            self.write_event.set()
+            queue = self.command_queue
+            pending = None  # a command taken while batching, not batchable
+            try:
+                while True:
+                    command = pending if pending is not None else await queue.get()
+                    pending = None
+                    if not isinstance(command, batchable):
+                        response = await self._command_queue_iteration(command)
+                        if response is not None:
+                            await self.send(*response)
+                        await self._wake_new_command()
+                        continue
+                    replies: list[Any] = []
+                    while True:
+                        response = await self._command_queue_iteration(command)
+                        if response:
+                            replies.extend(response)
+                        if queue.empty() or len(replies) > 2000:
+                            break
+                        command = queue.get_nowait()
+                        if not isinstance(command, batchable):
+                            pending = command
+                            break
+                    if replies:
+                        await self.send(*replies)
+                    await self._wake_new_command()
+            except DisconnectedCircuit:
+                await self._on_disconnect()
+                self.circuit.disconnect()
+                await self.context.circuit_disconnected(self)
+            except (asyncio.CancelledError, LoopExit):
+                pass
+            except RuntimeError:
+                if not asyncio.get_running_loop().is_closed():
+                    raise
+
+        async def _process_command(self, command: Any) -> Any:
+            if isinstance(command, ca.WriteNotifyRequest):
+                return await self._write_notify(command)
+            return await super()._process_command(command)
+
+        async def _write_notify(self, command: Any) -> list:
+            chan, db_entry = self._get_db_entry_from_command(command)
+
+            async def handle_write() -> None:
+                status: Any = ca.CAStatus.ECA_NORMAL
+                try:
+                    result = await db_entry.auth_write(
+                        self.client_hostname,
+                        self.client_username,
+                        command.data,
+                        command.data_type,
+                        command.metadata,
+                        user_address=self.circuit.address,
+                    )
+                    if result not in (None, True):
+                        status = result
+                except Exception as exc:
+                    self.log.info("put to %s refused: %s", chan.name, exc)
+                    status = ca.CAStatus.ECA_PUTFAIL
+                try:
+                    await self.send(
+                        chan.write(ioid=command.ioid, status=status, data_count=db_entry.length)
+                    )
+                finally:
+                    self.write_event.set()
+
+            self.write_event.clear()
+            await self._start_write_task(handle_write)
+            return []
 
     class PaddingContext(Context):
+        CircuitClass = BurstCircuit
+
         async def _subscription_queue_send(self, sub_spec, sub, metadata, values, flags):
             count = sub.data_count
             if count and not isinstance(values, str) and hasattr(values, "__len__"):

@@ -27,6 +27,8 @@ IDLE, ACQUIRE, READOUT, CORRECT, SAVING, ABORTING, ERROR, WAITING = range(8)
 ABORTED = 10
 SINGLE, MULTIPLE, CONTINUOUS = range(3)
 MIN_DELAY = 1e-5
+#: TimeRemaining_RBV refresh interval during long exposures and period waits (s)
+TIME_REMAINING_STEP = 0.1
 
 #: parameters whose change requires recomputing the base image (SimResetImage)
 RESET_PARAMS = frozenset(
@@ -179,6 +181,11 @@ class SimDetector(NDArrayDriver):
                 acquire_time = p.get("ACQ_TIME")
                 acquire_period = p.get("ACQ_PERIOD")
                 p.set("STATUS", ACQUIRE)
+                left = 0
+                if image_mode == MULTIPLE:
+                    left = max(p.get("NIMAGES") - p.get("NIMAGES_COUNTER") - 1, 0)
+                end = start + acquire_time + left * max(acquire_period, acquire_time)
+                self._set_time_remaining(end)
                 p.call_callbacks()
             try:  # outside the lock: client writes are not held up by the computation
                 image = self.compute_image()
@@ -187,6 +194,7 @@ class SimDetector(NDArrayDriver):
                 with p.lock:
                     p.set("STATUS", ERROR)
                     p.set("STATUS_MESSAGE", f"Error computing image: {exc}")
+                    p.set("TIME_REMAINING", 0.0)
                     self._stop.set()
                     self.set_acquire(0)
                     p.call_callbacks()
@@ -194,11 +202,12 @@ class SimDetector(NDArrayDriver):
                 continue
             delay = start + acquire_time - time.monotonic()
             # epicsEventWaitWithTimeout(MIN_DELAY) when the exposure is over: just poll
-            stopped = self._stop.wait(delay) if delay > 1e-4 else self._stop.is_set()
+            stopped = self._wait(delay, end) if delay > 1e-4 else self._stop.is_set()
             if stopped or not p.get("ACQUIRE"):
                 acquire = False
                 with p.lock:
                     p.set("STATUS", IDLE if image_mode == CONTINUOUS else ABORTED)
+                    p.set("TIME_REMAINING", 0.0)
                     p.call_callbacks()
                 continue
             with p.lock:
@@ -221,6 +230,7 @@ class SimDetector(NDArrayDriver):
                 if image_mode == SINGLE or (image_mode == MULTIPLE and n_counter >= num_images):
                     p.set("STATUS_MESSAGE", "Waiting for acquisition")
                     p.set("STATUS", IDLE)
+                    p.set("TIME_REMAINING", 0.0)
                     p.call_callbacks()
                     acquire = False
                     self.set_acquire(0)
@@ -231,14 +241,36 @@ class SimDetector(NDArrayDriver):
                 if delay >= 0.0:
                     with p.lock:
                         p.set("STATUS", WAITING)
+                        if image_mode == CONTINUOUS:
+                            end = next_start
+                        self._set_time_remaining(end)
                         p.call_callbacks()
-                    if self._stop.wait(delay) or not p.get("ACQUIRE"):
+                    if self._wait(delay, end) or not p.get("ACQUIRE"):
                         acquire = False
                         with p.lock:
                             p.set("STATUS", IDLE if image_mode == CONTINUOUS else ABORTED)
+                            p.set("TIME_REMAINING", 0.0)
                             p.call_callbacks()
                 else:
                     next_start = time.monotonic()
+
+    def _set_time_remaining(self, end: float) -> None:
+        self.params.set("TIME_REMAINING", max(end - time.monotonic(), 0.0))
+
+    def _wait(self, delay: float, end: float) -> bool:
+        """Wait ``delay`` s or until stopped (True), refreshing TimeRemaining_RBV."""
+        p = self.params
+        deadline = time.monotonic() + delay
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return self._stop.is_set()
+            if self._stop.wait(min(left, TIME_REMAINING_STEP)):
+                return True
+            if left > TIME_REMAINING_STEP:
+                with p.lock:
+                    self._set_time_remaining(end)
+                    p.call_callbacks()
 
     def compute_image(self) -> Any:
         """simDetector::computeImage: clamp the region, compute, extract it."""

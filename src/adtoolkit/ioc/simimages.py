@@ -14,6 +14,7 @@ an Offset or Noise turns on the background in every mode.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,6 +37,37 @@ def c_cast(values: np.ndarray | float, dtype: np.dtype) -> np.ndarray:
         return np.trunc(values).astype(np.int64).astype(dtype)
 
 
+class BufferPool:
+    """Recycles frame buffers nobody references any more (NDArrayPool's free list).
+
+    A published frame may sit in plugin queues or records for a while, so it is
+    never written again while referenced; once every holder has let it go its
+    memory is reused, which spares the allocation and page faults of a fresh
+    megabyte-sized array per frame.  CPython's reference count tells which
+    buffers are free: the pool's own list entry is then the only reference.
+    """
+
+    def __init__(self, max_buffers: int = 64, max_bytes: int = 128 << 20) -> None:
+        self.max_buffers = max_buffers
+        #: memory the pool may keep (frames in flight beyond it are plain allocations)
+        self.max_bytes = max_bytes
+        self._buffers: list[np.ndarray] = []
+
+    def get(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """An uninitialised buffer of ``shape``/``dtype`` that nothing else holds."""
+        buffers = self._buffers
+        if buffers and (buffers[0].shape != shape or buffers[0].dtype != dtype):
+            buffers.clear()
+        for i in range(len(buffers)):
+            # references: the list entry and getrefcount's argument
+            if sys.getrefcount(buffers[i]) == 2:
+                return buffers[i]
+        buf = np.empty(shape, dtype)
+        if len(buffers) < self.max_buffers and (len(buffers) + 1) * buf.nbytes <= self.max_bytes:
+            buffers.append(buf)
+        return buf
+
+
 class SimImageGenerator:
     """Keeps the simulation state between frames (pRaw_, pRamp_, pPeak_ ...)."""
 
@@ -48,6 +80,7 @@ class SimImageGenerator:
         self.x_counter = 0
         self.y_counter = 0
         self._ramp_cache: tuple | None = None
+        self.pool = BufferPool()
 
     def compute(self, p: Mapping[str, Any], reset: bool) -> np.ndarray:
         """Full-sensor image (Y, X) or (Y, X, 3), in the NDArray data type."""
@@ -74,12 +107,12 @@ class SimImageGenerator:
             flat = self.background.reshape(-1)
             start = int(flat.size * self.rng.random())
             raw = np.concatenate((flat[start:], flat[:start])).reshape(shape)
-        else:
+        elif mode != LINEAR_RAMP:  # the ramp alone needs no zero background
             raw = np.zeros(shape, dtype=dtype)
 
         if mode == LINEAR_RAMP:
             self._linear_ramp(p, reset, shape, dtype, rgb)
-            # the ramp is a fresh array each frame, so the published one is never mutated
+            # the ramp is a free pool buffer each frame, so a published one is never mutated
             raw = raw + self.ramp if self.use_background else self.ramp
         elif mode == PEAKS:
             raw = self._peaks(p, reset, raw, dtype, rgb)
@@ -122,9 +155,12 @@ class SimImageGenerator:
                     c_cast(p[k], dtype) * inc
                     for k in ("SIM_GAIN_RED", "SIM_GAIN_GREEN", "SIM_GAIN_BLUE")
                 ]
-                self.ramp = self.ramp + np.array(gains, dtype=dtype)
+                step = np.array(gains, dtype=dtype)
             else:
-                self.ramp = self.ramp + inc
+                step = inc
+            out = self.pool.get(self.ramp.shape, self.ramp.dtype)
+            np.add(self.ramp, step, out=out, casting="unsafe")
+            self.ramp = out
 
     def _peaks(self, p, reset, raw, dtype, rgb) -> np.ndarray:
         ny, nx = raw.shape[:2]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from adtoolkit.ioc.plugin import PluginDriver, make_passthrough
 from adtoolkit.ioc.plugins.ndfile import NDFileHDF5, NDFileJPEG, NDFileNetCDF, NDFileTIFF
 from adtoolkit.ioc.plugins.overlay import NDOverlay
+from adtoolkit.ioc.plugins.process import NDProcess
 from adtoolkit.ioc.plugins.roi import NDROI
 from adtoolkit.ioc.plugins.stats import NDStats
 from adtoolkit.ioc.plugins.stdarrays import NDStdArrays
@@ -14,7 +15,7 @@ PLUGIN_CLASSES: dict[str, type[PluginDriver]] = {
     "NDStdArrays": NDStdArrays,
     "NDStats": NDStats,
     "NDROI": NDROI,
-    "NDProcess": make_passthrough("NDPluginProcess", ("NDProcess",)),
+    "NDProcess": NDProcess,
     "NDOverlay": NDOverlay,
     "NDTransform": make_passthrough("NDPluginTransform", ("NDTransform",)),
     "NDColorConvert": make_passthrough("NDPluginColorConvert", ("NDColorConvert",)),

@@ -4,6 +4,11 @@ Per dimension (X, Y): Min, Size (clamped to the array), Bin (sum of pixels, as
 NDArrayPool::convert does), Reverse; AutoSize uses the full dimension; a
 disabled dimension is passed whole.  DataTypeOut converts the output type
 (Automatic keeps it); EnableScale divides by Scale.
+
+Mono arrays and RGB1 colour arrays are cropped: for RGB1 (data ``(Y, X, 3)``,
+NDArray dims ``[3, X, Y]``) the X/Y settings apply to the pixel dimensions as
+ADCore maps them, and the colour dimension is kept whole, so the output is an
+RGB1 array again.  RGB2/RGB3 arrays pass through unchanged.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import numpy as np
 
 from adtoolkit.ioc.ndarray import NUMPY_DTYPES, NDArray, NDDimension
 from adtoolkit.ioc.plugin import PluginDriver
-from adtoolkit.ioc.simimages import c_cast
+from adtoolkit.ioc.simimages import RGB1, c_cast
 
 AUTOMATIC = 10
 
@@ -25,10 +30,13 @@ class NDROI(PluginDriver):
         p = self.params
         self.count_array()
         data = array.data
-        if data.ndim != 2:
-            return self.emit(array)  # colour ROI not simulated: pass through
+        rgb1 = data.ndim == 3 and array.color_mode == RGB1 and data.shape[2] == 3
+        if data.ndim != 2 and not rgb1:
+            return self.emit(array)  # RGB2/RGB3 ROI not simulated: pass through
         out = data
-        dims = []
+        # NDArray dims of the input: X, Y (mono) or colour, X, Y (RGB1)
+        first = 1 if rgb1 else 0
+        dims = [NDDimension(3)] if rgb1 else []
         for axis, d in ((1, 0), (0, 1)):  # numpy axis, ROI dim index (X=0, Y=1)
             n = data.shape[axis]
             p.set(f"ROI_DIM{d}_MAX_SIZE", n)
@@ -41,7 +49,7 @@ class NDROI(PluginDriver):
                 binning = min(max(p.get(f"ROI_DIM{d}_BIN"), 1), size)
                 size -= size % binning
                 rev = p.get(f"ROI_DIM{d}_REVERSE")
-            index = [slice(None), slice(None)]
+            index = [slice(None)] * out.ndim
             index[axis] = slice(start, start + size)
             out = out[tuple(index)]
             if binning > 1:
@@ -51,7 +59,7 @@ class NDROI(PluginDriver):
                 out = wide.reshape(shape).sum(axis=axis + 1)
             if rev:
                 out = np.flip(out, axis=axis)
-            src = array.dims[d] if d < len(array.dims) else NDDimension(n)
+            src = array.dims[first + d] if first + d < len(array.dims) else NDDimension(n)
             dims.append(
                 NDDimension(
                     size // binning,
