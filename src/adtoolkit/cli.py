@@ -23,7 +23,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The sub-command named on the command line (the first non-option word)."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The ``adtoolkit`` parser.
+
+    Only the module of the ``chosen`` sub-command is imported (``None`` imports
+    every one, for complete help), so ``adtoolkit ioc`` starts without paying for
+    the XML, export or demo modules.
+    """
     parser = argparse.ArgumentParser(
         prog="adtoolkit",
         description="Acquire images from EPICS area detectors with ophyd and bluesky.",
@@ -32,26 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name, (module_name, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # a command whose module is not built yet
-            if exc.name != module_name:
-                raise
-            p.set_defaults(_module=None, _missing=module_name)
+        if chosen is not None and name != chosen:
             continue
+        module = importlib.import_module(module_name)
         module.add_arguments(p)
         p.set_defaults(_module=module)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_chosen_command(argv))
     args = parser.parse_args(argv)
-    module = args._module
-    if module is None:
-        print(f"adtoolkit {args.command}: not available ({args._missing} missing)", file=sys.stderr)
-        return 2
-    return int(module.run(args) or 0)
+    return int(args._module.run(args) or 0)
 
 
 if __name__ == "__main__":
