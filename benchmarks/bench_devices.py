@@ -59,10 +59,8 @@ def main() -> int:
 
     def start(prefix: str, port: int) -> SimulatedIOC:
         ioc = SimulatedIOC(prefix=prefix, write_root=root / prefix.strip(":"), port=port)
-        (root / prefix.strip(":")).mkdir(parents=True, exist_ok=True)
-        ioc.start() if hasattr(ioc, "start") and not getattr(ioc, "started", False) else None
         iocs.append(ioc)
-        return ioc
+        return ioc.start()
 
     try:
         return _run(args, ports, start, root)
