@@ -242,6 +242,8 @@ class AreaDetector(FastStaging, DetectorBase):
                     "time": ts,
                     "data": {self.image_key: datum_id},
                     "timestamps": {self.image_key: ts},
+                    # tells databroker the value is a datum id to be filled from the file
+                    "filled": {self.image_key: False},
                 }
         finally:
             self._fly = None
