@@ -374,3 +374,30 @@ def test_restoring_empty_strings(ioc_factory):
         assert det.hdf1.file_template.get() == ""
     finally:
         det.destroy()
+
+
+def test_file_missing_on_the_workstation_names_both_paths(ioc, RE, tmp_path):
+    import bluesky.plans as bp
+
+    from adtoolkit.devices import StagingError, make_detector
+
+    # the workstation "mount" of the IOC's directory is wrong: files land elsewhere
+    det = make_detector(
+        ioc.prefix,
+        name="wrongmount",
+        plugins="hdf1",
+        write_path=str(ioc.write_root) + "/mnt/%Y",
+        read_path=str(tmp_path) + "/mnt/%Y",
+    )
+    try:
+        _configure_cam(det)
+        with pytest.raises(StagingError) as err:
+            RE(bp.count([det], num=1))
+        msg = str(err.value)
+        assert det.hdf1.ioc_file_name in msg  # the IOC path
+        assert str(tmp_path) in msg  # the workstation path
+        assert "mapping" in msg
+        assert Path(det.hdf1.ioc_file_name).exists()  # the IOC did write it
+        assert det.hdf1.capture.get() == 0
+    finally:
+        det.destroy()

@@ -277,5 +277,9 @@ class HDF5FileStore(HDF5Plugin):
         return out
 
     def _after_unstage(self) -> None:
+        wrote = self._resource_uid is not None and self._last_reading is not None
         self._resource_uid = None
         self._last_reading = None
+        if wrote and self.paths is not None and self.ioc_file_name:
+            # the file is closed now: it must be readable where the resource says
+            self.paths.existing_read_path(self.ioc_file_name)
