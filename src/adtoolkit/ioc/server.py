@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from adtoolkit.ioc.driver import NDArrayDriver
 from adtoolkit.ioc.ndarray import DATA_TYPES
 from adtoolkit.ioc.params import Publisher
@@ -94,6 +96,35 @@ def load_instance(path: str | os.PathLike | None) -> dict[str, Any]:
     return instance
 
 
+def padded(values: Any, count: int) -> Any:
+    """``values`` zero-padded to ``count`` elements (what rsrv sends for a
+    subscription whose count exceeds the array's current length)."""
+    missing = count - len(values)
+    if missing <= 0:
+        return values
+    if isinstance(values, np.ndarray):
+        return np.concatenate([values, np.zeros(missing, values.dtype)])
+    if isinstance(values, bytes | bytearray):
+        return bytes(values) + b"\0" * missing
+    return list(values) + [type(values[0])() if len(values) else 0] * missing
+
+
+def make_context_class() -> type:
+    """caproto's asyncio server Context, with subscription updates padded to
+    the count the client asked for: caproto would announce that count with a
+    shorter payload, which makes libca (pyepics) read past the message."""
+    from caproto.asyncio.server import Context
+
+    class PaddingContext(Context):
+        async def _subscription_queue_send(self, sub_spec, sub, metadata, values, flags):
+            count = sub.data_count
+            if count and not isinstance(values, str) and hasattr(values, "__len__"):
+                values = padded(values, count)
+            await super()._subscription_queue_send(sub_spec, sub, metadata, values, flags)
+
+    return PaddingContext
+
+
 class PortRegistry(dict):
     """asyn port name -> driver, for NDArrayPort wiring."""
 
@@ -130,7 +161,12 @@ class SimDetectorIOC:
             data_type=data_type,
             seed=cam_def.get("seed"),
         )
-        self._add(self.cam, cam_def.get("suffix", "cam1:"), self.cam.templates + ("NDCompat",))
+        self._add(
+            self.cam,
+            cam_def.get("suffix", "cam1:"),
+            self.cam.templates + ("NDCompat",),
+            overrides=(("DataType_RBV", "record_fields", "mbbi"),),  # ophyd reads .DISA
+        )
 
         self.plugins: list[PluginDriver] = []
         for pdef in instance["plugins"]:
@@ -195,11 +231,9 @@ class SimDetectorIOC:
 
     async def run(self, interfaces: list[str], ready: Callable[[int], None] | None = None) -> None:
         """Serve until cancelled."""
-        from caproto.asyncio.server import Context
-
         await self.publisher.start()
         self.start_drivers()
-        ctx = Context(self.pvdb, interfaces)
+        ctx = make_context_class()(self.pvdb, interfaces)
 
         async def startup_hook(async_lib: Any) -> None:
             await self.publisher.flush()

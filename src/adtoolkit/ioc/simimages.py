@@ -47,6 +47,7 @@ class SimImageGenerator:
         self.use_background = False
         self.x_counter = 0
         self.y_counter = 0
+        self._ramp_cache: tuple | None = None
 
     def compute(self, p: Mapping[str, Any], reset: bool) -> np.ndarray:
         """Full-sensor image (Y, X) or (Y, X, 3), in the NDArray data type."""
@@ -78,7 +79,8 @@ class SimImageGenerator:
 
         if mode == LINEAR_RAMP:
             self._linear_ramp(p, reset, shape, dtype, rgb)
-            raw = raw + self.ramp if self.use_background else self.ramp.copy()
+            # the ramp is a fresh array each frame, so the published one is never mutated
+            raw = raw + self.ramp if self.use_background else self.ramp
         elif mode == PEAKS:
             raw = self._peaks(p, reset, raw, dtype, rgb)
         elif mode == SINE:
@@ -94,6 +96,13 @@ class SimImageGenerator:
     def _linear_ramp(self, p, reset, shape, dtype, rgb) -> None:
         inc = c_cast(p["GAIN"], dtype)
         if reset:
+            key = (shape, dtype.str, p["GAIN"], p["SIM_GAIN_X"], p["SIM_GAIN_Y"])
+            if rgb:
+                key += tuple(p[k] for k in ("SIM_GAIN_RED", "SIM_GAIN_GREEN", "SIM_GAIN_BLUE"))
+            cached = self._ramp_cache
+            if cached is not None and cached[0] == key:
+                self.ramp = cached[1]  # same base image: skip recomputing it (never mutated)
+                return
             ny, nx = shape[:2]
             base = (
                 p["SIM_GAIN_X"] * np.arange(nx)[None, :] + p["SIM_GAIN_Y"] * np.arange(ny)[:, None]
@@ -106,15 +115,16 @@ class SimImageGenerator:
                 self.ramp = np.stack([c_cast(float(g) * base, dtype) for g in gains], axis=-1)
             else:
                 self.ramp = c_cast(float(inc) * base, dtype)
+            self._ramp_cache = (key, self.ramp)
         else:
             if rgb:
                 gains = [
                     c_cast(p[k], dtype) * inc
                     for k in ("SIM_GAIN_RED", "SIM_GAIN_GREEN", "SIM_GAIN_BLUE")
                 ]
-                self.ramp += np.array(gains, dtype=dtype)
+                self.ramp = self.ramp + np.array(gains, dtype=dtype)
             else:
-                self.ramp += inc
+                self.ramp = self.ramp + inc
 
     def _peaks(self, p, reset, raw, dtype, rgb) -> np.ndarray:
         ny, nx = raw.shape[:2]
