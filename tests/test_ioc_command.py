@@ -67,6 +67,11 @@ def test_sigterm_stops_cleanly_and_instance_wiring(ioc_factory):
     try:
         assert ca.get("Stats2:NDArrayPort_RBV") == "ROI1"
         assert ca.get("ROI1:PortName_RBV") == "ROI1"
+        # boot-time records of the instance (dbpf-style), relative files resolved
+        adsim = ROOT / "iocs" / "adsim"
+        assert ca.get("cam1:NDAttributesFile") == str(adsim / "attributes.xml")
+        assert ca.get("cam1:NDAttributesMacros") == "CAMERA=adtc:cam1:"
+        assert ca.get("HDF1:XMLFileName_RBV") == str(adsim / "hdf5_layout_nexus.xml")
     finally:
         ca.close()
     assert proc.stop(timeout=10) == 0  # exited on SIGTERM by itself, not killed

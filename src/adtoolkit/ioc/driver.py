@@ -252,7 +252,10 @@ class NDArrayDriver(PortDriver):
         with self._clients_lock:
             clients = list(self.clients.get(addr, ()))
         for plugin in clients:
-            plugin.driver_callback(array, origin)
+            try:
+                plugin.driver_callback(array, origin)
+            except Exception:  # one broken plugin must not stop the others or the cam
+                plugin.log.exception("driver callback failed for array %d", array.unique_id)
 
     # -- queued-array accounting (NumQueuedArrays / WaitForPlugins) -------
     def array_queued(self) -> None:

@@ -21,7 +21,14 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from caproto import AlarmSeverity, AlarmStatus, SkipWrite
+from caproto import (
+    AlarmSeverity,
+    AlarmStatus,
+    ChannelType,
+    SkipWrite,
+    SubscriptionType,
+    native_type,
+)
 from caproto.server import PVGroup, SubGroup, pvproperty
 from caproto.server.server import (
     PvpropertyByte,
@@ -72,6 +79,20 @@ class _RecordMixin:
 class _CharStringMixin(_RecordMixin):
     """A CHAR waveform used as a string: truncated to NELM-1 characters like
     asyn's octet readback, and trimmed at the first NUL."""
+
+    async def write_from_dbr(self, data, data_type, metadata, *, flags=0):
+        # decode here: caproto's own CHAR conversion fails on an all-NUL array
+        # (the empty string ophyd writes when it restores FileTemplate "")
+        native = native_type(data_type)
+        if native in (ChannelType.CHAR, ChannelType.STRING):
+            if native == ChannelType.STRING:
+                raw = bytes(data[0]) if len(data) else b""
+            else:
+                raw = np.asarray(data, dtype=np.uint8).tobytes()
+            value = raw.split(b"\0", 1)[0].decode(self.string_encoding, errors="replace")
+            flags |= SubscriptionType.DBE_LOG | SubscriptionType.DBE_VALUE
+            return await self.write(value, flags=flags)
+        return await super().write_from_dbr(data, data_type, metadata, flags=flags)
 
     def preprocess_value(self, value):
         if isinstance(value, bytes | bytearray):

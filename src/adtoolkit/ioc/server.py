@@ -13,6 +13,7 @@ import asyncio
 import copy
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -168,8 +169,13 @@ class SimDetectorIOC:
             overrides=(("DataType_RBV", "record_fields", "mbbi"),),  # ophyd reads .DISA
         )
 
+        self.base_dir = Path(instance.get("base_dir", "."))
+        boot: list[tuple[str, Mapping[str, Any]]] = [
+            (cam_def.get("suffix", "cam1:"), cam_def.get("records", {}))
+        ]
         self.plugins: list[PluginDriver] = []
         for pdef in instance["plugins"]:
+            boot.append((pdef["suffix"], pdef.get("records", {})))
             cls = PLUGIN_CLASSES[pdef["type"]]
             plugin = cls(
                 pdef["port"],
@@ -190,6 +196,41 @@ class SimDetectorIOC:
                 plugin.record_overrides(),
             )
             self.plugins.append(plugin)
+        for suffix, records in boot:
+            for name, value in records.items():
+                self.boot_put(suffix + name, value)
+
+    #: records whose relative values are files next to the instance definition
+    FILE_RECORDS = ("NDAttributesFile", "XMLFileName")
+
+    def boot_put(self, name: str, value: Any) -> None:
+        """Write a record at boot, as ``dbpf`` in st.cmd: through the driver.
+
+        ``$(P)`` expands to the IOC prefix; a relative NDAttributesFile or
+        XMLFileName is taken relative to the instance definition's directory.
+        """
+        pvname = self.prefix + name
+        channel = self.pvdb.get(pvname)
+        if channel is None:
+            raise ValueError(f"instance definition: no record {pvname}")
+        if isinstance(value, str):
+            value = value.replace("$(P)", self.prefix)
+            if (
+                name.rsplit(":", 1)[-1] in self.FILE_RECORDS
+                and value
+                and "<" not in value
+                and not os.path.isabs(value)
+            ):
+                value = str((self.base_dir / value).resolve())
+        binding = channel._adt_binding
+        if binding is None or not channel._adt_spec.writable:
+            raise ValueError(f"instance definition: {pvname} is not a driver setting")
+        raw = binding.from_channel(value)
+        binding.driver._write(binding.addr, binding.spec.drvinfo, raw)
+        if not binding.spec.follows_driver:
+            from adtoolkit.ioc.params import set_channel_now
+
+            set_channel_now(channel, binding.to_channel(raw), time.time())
 
     def _add(
         self, driver: NDArrayDriver, suffix: str, templates, addr_templates=(), overrides=()
