@@ -197,8 +197,11 @@ def test_cam_and_plugin_ndattributes_reach_the_file(cam, ioc):
     cam.put("cam1:NDAttributesMacros", f"P={ioc.prefix}")
     cam.put("cam1:NDAttributesFile", cam_attrs)
     assert cam.get("cam1:NDAttributesStatus") == 0
-    cam.put("HDF1:NDAttributesFile", '<Attributes><Attribute name="Where" type="CONST" source="HDF1"/>'
-            '<Attribute name="Captured" type="PARAM" source="NUM_CAPTURED" datatype="INT"/></Attributes>')
+    cam.put(
+        "HDF1:NDAttributesFile",
+        '<Attributes><Attribute name="Where" type="CONST" source="HDF1"/>'
+        '<Attribute name="Captured" type="PARAM" source="NUM_CAPTURED" datatype="INT"/></Attributes>',
+    )
     assert cam.get("HDF1:NDAttributesStatus") == 0
     # the EPICS_PV attribute is served by this same IOC: its monitor must connect
     _stream_setup(cam, folder, "attrs", num_capture=3)
@@ -224,7 +227,9 @@ def test_cam_and_plugin_ndattributes_reach_the_file(cam, ioc):
     cam.put("cam1:NDAttributesFile", "<Attributes><Attribute name='a'></Attributes>")
     assert cam.get("cam1:NDAttributesStatus") == 2
     cam.put("cam1:NDAttributesMacros", EMPTY)
-    cam.put("cam1:NDAttributesFile", '<Attributes><Attribute name="a" source="$(NOPE)x"/></Attributes>')
+    cam.put(
+        "cam1:NDAttributesFile", '<Attributes><Attribute name="a" source="$(NOPE)x"/></Attributes>'
+    )
     assert cam.get("cam1:NDAttributesStatus") == 0  # no macros given: nothing is expanded
     cam.put("cam1:NDAttributesMacros", "OTHER=1")
     assert cam.get("cam1:NDAttributesStatus") == 3
@@ -373,7 +378,12 @@ def test_swmr_frames_survive_sigkill_of_the_ioc(ioc_factory):
     try:
         folder = handle.write_root / "swmr"
         folder.mkdir(parents=True, exist_ok=True)
-        for key, value in {"SizeX": 64, "SizeY": 48, "DataType": "UInt8", "AcquireTime": 0.001}.items():
+        for key, value in {
+            "SizeX": 64,
+            "SizeY": 48,
+            "DataType": "UInt8",
+            "AcquireTime": 0.001,
+        }.items():
             ca.put("cam1:" + key, value)
         ca.put("HDF1:NDArrayPort", "SIM1")
         ca.put("HDF1:EnableCallbacks", 1)
