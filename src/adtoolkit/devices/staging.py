@@ -215,7 +215,7 @@ def put_wait_readback(sig: Signal, value: Any, timeout: float) -> None:
         sig.put(value, use_complete=False)
         if _same(sig, sig.get(use_monitor=False), value):
             return
-        if not _wait_nudging(reached, sig, time.monotonic() + timeout):
+        if not reached.wait(timeout):
             raise TimeoutError(
                 f"{_pvname(sig)} was set to {value!r} but its readback {sig.pvname} "
                 f"shows {sig.get(use_monitor=False)!r} after {timeout:g} s"
@@ -232,29 +232,8 @@ def resolve(device: Device, stage_sigs: Iterable[tuple[Any, Any]]) -> list[tuple
     return out
 
 
-#: after this long without an answer, send a small request on the circuit (see below)
-NUDGE_AFTER = 0.002
-
-
-def _wait_nudging(event: threading.Event, sig: Signal, deadline: float) -> bool:
-    """Wait for ``event``; while waiting, read ``sig`` now and then.
-
-    A CA server that does not set TCP_NODELAY (caproto's does not) holds a small reply
-    back until the client ACKs its previous one, and the client's kernel delays that
-    ACK by up to 40 ms when it has nothing to send.  A read on the same circuit carries
-    the ACK and releases the reply at once.  Against an IOC that sets TCP_NODELAY (EPICS
-    rsrv does) the event is normally set before the first nudge.
-    """
-    wait = NUDGE_AFTER
-    while not event.wait(min(wait, max(0.0, deadline - time.monotonic()))):
-        if time.monotonic() >= deadline:
-            return False
-        try:
-            sig.get(use_monitor=False, timeout=max(0.1, deadline - time.monotonic()))
-        except Exception:  # noqa: BLE001 - only a nudge; the deadline decides
-            pass
-        wait = min(wait * 2, 0.05)
-    return True
+def _wait_until(event: threading.Event, deadline: float) -> bool:
+    return event.wait(max(0.0, deadline - time.monotonic()))
 
 
 class _Pipeline:
@@ -283,7 +262,7 @@ class _Pipeline:
         deadline = time.monotonic() + self.timeout
         late = []
         for sig, value, done in self.pending:
-            if not _wait_nudging(done, sig, deadline):
+            if not _wait_until(done, deadline):
                 late.append(f"{_pvname(sig)} <- {value!r}")
         self.pending.clear()
         if late:
