@@ -13,6 +13,7 @@ import asyncio
 import copy
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -127,6 +128,9 @@ def make_context_class() -> type:
       received are answered together in one write (their replies in request
       order); any other command first flushes what is pending, so replies
       never overtake each other.
+    - Client sockets get TCP_NODELAY, as rsrv sets on every circuit.  asyncio
+      sets it only on sockets created with proto=IPPROTO_TCP, which caproto's
+      are not, so each put completion waited for Nagle's ~40 ms delayed ACK.
     """
     import caproto as ca
     from caproto.asyncio.server import Context, VirtualCircuit
@@ -210,6 +214,12 @@ def make_context_class() -> type:
 
     class PaddingContext(Context):
         CircuitClass = BurstCircuit
+
+        async def tcp_handler(self, client, addr):
+            sock = client.writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await super().tcp_handler(client, addr)
 
         async def _subscription_queue_send(self, sub_spec, sub, metadata, values, flags):
             count = sub.data_count
