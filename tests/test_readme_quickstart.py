@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_readme import quickstart_commands
 
 ROOT = Path(__file__).resolve().parents[1]

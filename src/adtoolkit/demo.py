@@ -222,7 +222,9 @@ def _acquire(args: argparse.Namespace, summary: DemoSummary, stack: ExitStack) -
             catalog = databroker.catalog[args.catalog]
         except KeyError as exc:
             known = ", ".join(sorted(databroker.catalog)) or "none configured"
-            raise DemoError(f"no databroker catalog named {args.catalog!r} (known: {known})") from exc
+            raise DemoError(
+                f"no databroker catalog named {args.catalog!r} (known: {known})"
+            ) from exc
     else:
         catalog = databroker.temp()
 
