@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -115,8 +116,9 @@ def run(args: argparse.Namespace) -> int:
     if args.frames < 1:
         print(f"adtoolkit demo: --frames must be at least 1, not {args.frames}", file=sys.stderr)
         return 2
-    # SIGTERM (e.g. from a CI runner or `kill`) must also stop the IOC we started
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # SIGTERM (from a CI runner, `kill`, `timeout`) is handled like Ctrl-C: the run
+    # is aborted cleanly and the IOC we started is stopped
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_sigint)
     try:
         summary = _demo(args)
     except KeyboardInterrupt:
@@ -132,8 +134,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+def _sigterm_as_sigint(signum: int, frame: Any) -> None:
+    # during a run the RunEngine's own SIGINT handler pauses it at the next
+    # checkpoint; outside a run Python's default handler raises KeyboardInterrupt
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 def _say(args: argparse.Namespace, text: str = "") -> None:
@@ -197,24 +201,25 @@ def _acquire(args: argparse.Namespace, summary: DemoSummary, stack: ExitStack) -
     import databroker
     from bluesky import RunEngine
     from bluesky import plans as bp
+    from bluesky.utils import RunEngineInterrupted
 
-    from adtoolkit.devices import make_detector
+    from adtoolkit.devices import FilePathError, PortError, StagingError, make_detector
 
     t0 = time.monotonic()
-    det = make_detector(
-        summary.prefix,
-        name="det",
-        plugins=("hdf1", "image1"),
-        write_path=summary.write_root,
-        read_path=summary.read_root,
-    )
-    try:
-        det.wait_for_connection(timeout=CONNECT_TIMEOUT)
-    except TimeoutError as exc:
-        raise DemoError(
-            f"cannot connect to the detector with prefix {summary.prefix} within "
-            f"{CONNECT_TIMEOUT:.0f} s ({exc}); check EPICS_CA_ADDR_LIST and that the IOC runs"
-        ) from exc
+    try:  # make_detector connects every PV and checks the plugin wiring
+        det = make_detector(
+            summary.prefix,
+            name="det",
+            plugins=("hdf1", "image1"),
+            write_path=summary.write_root,
+            read_path=summary.read_root,
+            connection_timeout=CONNECT_TIMEOUT,
+        )
+    except (TimeoutError, ValueError, PortError) as exc:
+        raise DemoError(str(exc)) from exc
+    # close the CA channels before the IOC stops (runs first: the stack is LIFO),
+    # so the client does not report a lost virtual circuit
+    stack.callback(det.destroy)
     summary.timings["connect"] = round(time.monotonic() - t0, 3)
 
     if args.catalog:
@@ -228,14 +233,22 @@ def _acquire(args: argparse.Namespace, summary: DemoSummary, stack: ExitStack) -
     else:
         catalog = databroker.temp()
 
-    RE = RunEngine({}, context_managers=[])  # Ctrl-C: our handler stops the IOC
+    logging.getLogger("bluesky").addHandler(logging.NullHandler())  # we report failures
+    RE = RunEngine({})  # Ctrl-C pauses the run; it is aborted below
     RE.subscribe(catalog.v1.insert)
     bar = _progress_bar(args, summary.frames)
     stack.callback(bar.close)
     RE.subscribe(lambda name, doc: bar.update(1), "event")
 
     t0 = time.monotonic()
-    (uid,) = RE(bp.count([det], num=summary.frames))
+    try:
+        (uid,) = RE(bp.count([det], num=summary.frames))
+    except RunEngineInterrupted:  # Ctrl-C or SIGTERM: close the run, unstage
+        bar.close()
+        RE.abort("interrupted by the user")
+        raise KeyboardInterrupt from None
+    except (FilePathError, StagingError, TimeoutError) as exc:
+        raise DemoError(str(exc)) from exc
     bar.close()
     summary.uid = uid
     summary.timings["count"] = round(time.monotonic() - t0, 3)
