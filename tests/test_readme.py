@@ -84,8 +84,8 @@ def test_documented_options_exist(command):
 def test_troubleshooting_messages_exist_in_the_code():
     """Every message in the table is one the code can print.
 
-    Placeholders (upper-case words such as PATH) stand for the variable part; every
-    literal fragment around them must occur in the sources.
+    Placeholders (``<path>``) stand for the variable part; every literal fragment
+    around them must occur in the sources.
     """
     sources = "\n".join(p.read_text() for p in SRC.rglob("*.py"))
     rows = _table(_section("Troubleshooting"))
@@ -93,7 +93,7 @@ def test_troubleshooting_messages_exist_in_the_code():
     for message, cause, fix in rows:
         assert cause and fix
         text = message.strip("`")
-        fragments = re.split(r"\b[A-Z][A-Z_]{2,}\b|: ", text)
+        fragments = re.split(r"<[^>]*>|: |; ", text)
         fragments = [f.strip() for f in fragments if len(f.strip()) >= 4]
         assert fragments, message
         for fragment in fragments:
