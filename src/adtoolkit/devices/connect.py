@@ -51,7 +51,11 @@ def connect_all(device: Device, timeout: float = 5.0, poll: float = 0.005) -> fl
         if time.monotonic() >= deadline:
             names = []
             for s in pending:
-                pv = getattr(s, "pvname", None)
+                pvs = [getattr(s, "pvname", None)]
+                write = getattr(s, "setpoint_pvname", None)
+                if write and write != pvs[0]:
+                    pvs.append(write)
+                pv = " / ".join(p for p in pvs if p)
                 names.append(f"{pv} ({s.name})" if pv else s.name)
             raise ConnectionTimeout(device.name, sorted(names), timeout)
         time.sleep(poll)

@@ -143,7 +143,7 @@ class HDF5FileStore(HDF5Plugin):
             wait_for(
                 lambda: pure(self.file_path.get(use_monitor=False) or "") == pure(want),
                 self.stage_timeout,
-                f"{self.file_path.pvname} to read back {want!r}",
+                f"{getattr(self.file_path, 'pvname', self.file_path.name)} to read back {want!r}",
             )
         except TimeoutError as exc:
             raise StagingError(str(exc)) from None
