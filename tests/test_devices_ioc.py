@@ -28,9 +28,9 @@ def RE():
 def db(RE):
     import databroker
 
-    catalog = databroker.temp()
-    token = RE.subscribe(catalog.v1.insert)
-    yield catalog
+    broker = databroker.temp()
+    token = RE.subscribe(broker.v1.insert)
+    yield broker.v2  # run = db[-1]; run.primary.read()
     RE.unsubscribe(token)
 
 
@@ -135,9 +135,11 @@ def _fly(det, n):
     import bluesky.plan_stubs as bps
     import bluesky.preprocessors as bpp
 
+    det.stream_frames = n
+
     @bpp.run_decorator()
     def inner():
-        yield from bps.kickoff(det, wait=True, num_frames=n)
+        yield from bps.kickoff(det, wait=True)
         yield from bps.complete(det, wait=True)
         yield from bps.collect(det)
 
@@ -303,9 +305,9 @@ def test_caproto_control_layer_end_to_end(ioc, tmp_path):
                        (det.cam.noise, 50)):
             sig.set(v).wait(10)
         det.image1.kind = "normal"; det.image1.read_attrs = ["array_data"]
-        db = databroker.temp(); RE = RunEngine({{}}); RE.subscribe(db.v1.insert)
+        broker = databroker.temp(); RE = RunEngine({{}}); RE.subscribe(broker.v1.insert)
         RE(bp.count([det], num=3))
-        data = db[-1].primary.read()
+        data = broker.v2[-1].primary.read()
         imgs = data["det_image"].values
         ca = [np.asarray(v)[:{X * Y}].reshape({Y}, {X}) for v in data["det_image1_array_data"]]
         assert all(np.array_equal(imgs[i, 0], ca[i]) for i in range(3))

@@ -301,6 +301,8 @@ def test_duplicate_names_in_a_group():
     )
     assert [(p.line, p.severity) for p in only(problems)] == [(4, "error"), (6, "error")]
     assert "duplicate name 'data'" in problems[0].message
+    assert "lands in the parent group" in problems[0].message  # a group: LayoutXML pops it
+    assert "lands in the parent group" in problems[1].message  # a dataset: same
 
 
 def test_duplicate_attribute_on_an_element():
