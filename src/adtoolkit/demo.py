@@ -231,7 +231,7 @@ def _acquire(args: argparse.Namespace, summary: DemoSummary, stack: ExitStack) -
                 f"no databroker catalog named {args.catalog!r} (known: {known})"
             ) from exc
     else:
-        catalog = databroker.temp()
+        catalog = databroker.temp().v2  # temp() gives the v1 Broker
 
     logging.getLogger("bluesky").addHandler(logging.NullHandler())  # we report failures
     RE = RunEngine({})  # Ctrl-C pauses the run; it is aborted below
