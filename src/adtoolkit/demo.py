@@ -293,7 +293,7 @@ def _progress_bar(args: argparse.Namespace, total: int) -> Any:
 def _resource_files(run: Any) -> list[str]:
     """Files of the run's resources, as this workstation sees them."""
     files = []
-    for name, doc in run.canonical(fill="no"):
+    for name, doc in run.documents(fill="no"):
         if name == "resource":
             path = Path(doc.get("root", "")) / doc["resource_path"]
             if str(path) not in files:
