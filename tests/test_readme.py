@@ -6,6 +6,7 @@ environment by tests/test_readme_quickstart.py.
 
 from __future__ import annotations
 
+import argparse
 import re
 import shlex
 from pathlib import Path
@@ -63,22 +64,38 @@ def test_ci_runs_the_readme_test_command():
     assert 'python3 -m pip install -e ".[test]"' in ci
 
 
+def _reference() -> list[list[str]]:
+    """Each documented command line as words, e.g. ['adtoolkit', 'xml', 'validate', ...]."""
+    return [shlex.split(row[0].strip("`")) for row in _table(_section("Commands"))]
+
+
+def _subparser(parser, name: str):
+    for action in parser._actions:  # argparse has no public API for this
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            return action.choices[name]
+    return None
+
+
 def test_command_reference_lists_every_command():
-    rows = _table(_section("Commands"))
-    documented = {shlex.split(row[0].strip("`"))[1] for row in rows}
-    assert documented == set(cli.COMMANDS)
+    assert {words[1] for words in _reference()} == set(cli.COMMANDS)
+    assert all(words[0] == "adtoolkit" for words in _reference())
 
 
 @pytest.mark.parametrize("command", sorted(cli.COMMANDS))
 def test_documented_options_exist(command):
-    rows = {shlex.split(r[0].strip("`"))[1]: r[0].strip("`") for r in _table(_section("Commands"))}
-    options = re.findall(r"--[a-z][a-z-]*", rows[command])
     parser = cli.build_parser()
-    sub = parser._subparsers._group_actions[0].choices[command]  # argparse has no public API
-    if sub.get_default("_module") is None:
+    top = _subparser(parser, command)
+    if top.get_default("_module") is None:
         pytest.skip(f"{cli.COMMANDS[command][0]} is not on this branch yet")
-    known = {opt for action in sub._actions for opt in action.option_strings}
-    assert set(options) <= known, f"README documents {set(options) - known} for {command}"
+    lines = [words for words in _reference() if words[1] == command]
+    assert lines
+    for words in lines:
+        sub = top
+        for word in words[2:]:  # descend into sub-actions (adtoolkit xml validate ...)
+            sub = _subparser(sub, word) or sub
+        known = {opt for action in sub._actions for opt in action.option_strings}
+        options = {w.strip("[]").split("=")[0] for w in words if w.lstrip("[").startswith("--")}
+        assert options <= known, f"README documents {options - known} for {' '.join(words[:3])}"
 
 
 def test_troubleshooting_messages_exist_in_the_code():
