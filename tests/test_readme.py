@@ -21,10 +21,23 @@ SRC = ROOT / "src" / "adtoolkit"
 
 
 def _section(title: str) -> str:
-    text = README.read_text()
-    match = re.search(rf"^(#+) {re.escape(title)}\n(.*?)(?=^#{{1,2}} |\Z)", text, re.S | re.M)
-    assert match, f"README has no section {title!r}"
-    return match.group(2)
+    """Text under the heading ``title`` up to the next heading of the same or a higher
+    level (lines inside code fences are never headings)."""
+    lines = README.read_text().splitlines(keepends=True)
+    level, body, fenced = None, [], False
+    for line in lines:
+        heading = re.match(r"^(#+) (.*)$", line) if not fenced else None
+        if line.startswith("```"):
+            fenced = not fenced
+        if level is None:
+            if heading and heading.group(2).strip() == title:
+                level = len(heading.group(1))
+            continue
+        if heading and len(heading.group(1)) <= level:
+            break
+        body.append(line)
+    assert level is not None, f"README has no section {title!r}"
+    return "".join(body)
 
 
 def quickstart_commands() -> tuple[str, str]:
@@ -121,3 +134,31 @@ def test_external_ioc_variables_are_documented():
     section = _section("Running the tests against an external IOC")
     for name in ("ADTOOLKIT_IOC_PREFIX", "ADTOOLKIT_IOC_WRITE_ROOT", "ADTOOLKIT_READ_ROOT"):
         assert f"`{name}`" in section
+
+
+@pytest.mark.ioc
+def test_bluesky_session_snippet_takes_images(ioc):
+    """The IPython profile snippet, pointed at the test IOC, really counts."""
+    code = re.search(
+        r"```python\n(.*?)```", _section("In a bluesky session (IPython profile)"), re.S
+    )
+    code = code.group(1)
+    replacements = {
+        'databroker.catalog["my_beamline"]': "databroker.temp().v2",
+        '"13SIM1:"': repr(ioc.prefix),
+        '"/data/adsim"': repr(str(ioc.write_root)),
+        '"/tmp/adtoolkit/adsim"': repr(str(ioc.read_root)),
+    }
+    for old, new in replacements.items():
+        assert code.count(old) == 1, old
+        code = code.replace(old, new)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    RE, bp, cat, det = (namespace[k] for k in ("RE", "bp", "cat", "det"))
+    try:
+        (uid,) = RE(bp.count([det], num=2))
+        images = cat[-1].primary.read()["det_image"]
+        assert cat[-1].metadata["start"]["uid"] == uid
+        assert images.shape[0] == 2 and images.ndim >= 3
+    finally:
+        det.destroy()
