@@ -174,7 +174,7 @@ def _demo(args: argparse.Namespace) -> DemoSummary:
             ioc = stack.enter_context(SimulatedIOC(prefix=prefix, write_root=Path(write_root)))
             # the CA client must find this IOC: set before pyepics makes its context
             os.environ.update(ioc.env)
-            summary.ioc_pid = _pid_of(ioc)
+            summary.ioc_pid = ioc.process.pid
             summary.ioc_port = ioc.port
             _say(args, f"  prefix {prefix}  port {ioc.port}  pid {summary.ioc_pid}")
         summary.prefix = prefix
@@ -189,11 +189,6 @@ def _demo(args: argparse.Namespace) -> DemoSummary:
     for name in summary.files:
         _say(args, f"HDF5 file:          {name}")
     return summary
-
-
-def _pid_of(ioc: Any) -> int | None:
-    process = getattr(ioc, "process", None) or getattr(ioc, "_process", None)
-    return getattr(process, "pid", None) or getattr(ioc, "pid", None)
 
 
 def _acquire(args: argparse.Namespace, summary: DemoSummary, stack: ExitStack) -> None:
