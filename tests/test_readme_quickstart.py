@@ -33,6 +33,7 @@ NOT_IN_A_CLONE = shutil.ignore_patterns(
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(3600),  # two installs and a whole nested test run
     pytest.mark.skipif(
         bool(os.environ.get(NESTED)), reason="already inside the quickstart's own test run"
     ),
@@ -78,6 +79,7 @@ def test_readme_quickstart_commands_work_in_a_fresh_venv(tmp_path: Path):
     t0 = time.monotonic()
     demo = _run(demo_command, clone, timeout=1500)
     demo_seconds = time.monotonic() - t0
+    print(f"\nquickstart demo line: {demo_seconds:.0f} s", flush=True)
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     venv_python = clone / ".venv" / "bin" / "python3"
     # the venv is isolated: it does not see the system's site-packages
