@@ -41,20 +41,8 @@ def test_notebook_is_stored_without_outputs(path: Path):
     assert book.cells[-1].source.strip() == "ioc.stop()"
 
 
-def _expected_to_run(path: Path):
-    if path.name.startswith("02_"):
-        reason = (
-            "the simulated IOC does not yet attach NDAttributes from NDAttributesFile "
-            "(ioc/driver.py: 'none until that module lands'); remove when it does"
-        )
-        return pytest.param(path, marks=pytest.mark.xfail(reason=reason, strict=True))
-    return path
-
-
 @pytest.mark.ioc
-@pytest.mark.parametrize(
-    "path", [_expected_to_run(p) for p in NOTEBOOKS], ids=[p.stem for p in NOTEBOOKS]
-)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_top_to_bottom(path: Path, tmp_path: Path, monkeypatch):
     from nbclient import NotebookClient
 
