@@ -121,8 +121,18 @@ def test_demo_runs_its_own_ioc_and_summarises_in_json(tmp_path: Path):
     assert _pid_gone(summary["ioc_pid"]), "the demo left its IOC running"
 
 
+@pytest.fixture
+def own_ioc(request):
+    """An IOC for this test alone: the external one in external-IOC mode, else a fresh
+    simulated one, so a count here cannot disturb the tests sharing the session IOC."""
+    if os.environ.get("ADTOOLKIT_IOC_PREFIX"):
+        return request.getfixturevalue("ioc")
+    return request.getfixturevalue("ioc_factory")(prefix="ext:")
+
+
 @pytest.mark.ioc
-def test_demo_against_an_external_ioc(ioc, tmp_path: Path):
+def test_demo_against_an_external_ioc(own_ioc, tmp_path: Path):
+    ioc = own_ioc
     env = _env(**_client_env(ioc))
     result = _demo(
         "--prefix",

@@ -7,6 +7,7 @@ environment by tests/test_readme_quickstart.py.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
 from pathlib import Path
@@ -136,9 +137,19 @@ def test_external_ioc_variables_are_documented():
         assert f"`{name}`" in section
 
 
+@pytest.fixture
+def own_ioc(request):
+    """An IOC for this test alone: the external one in external-IOC mode, else a fresh
+    simulated one, so a count here cannot disturb the tests sharing the session IOC."""
+    if os.environ.get("ADTOOLKIT_IOC_PREFIX"):
+        return request.getfixturevalue("ioc")
+    return request.getfixturevalue("ioc_factory")(prefix="snip:")
+
+
 @pytest.mark.ioc
-def test_bluesky_session_snippet_takes_images(ioc):
+def test_bluesky_session_snippet_takes_images(own_ioc):
     """The IPython profile snippet, pointed at the test IOC, really counts."""
+    ioc = own_ioc
     code = re.search(
         r"```python\n(.*?)```", _section("In a bluesky session (IPython profile)"), re.S
     )
