@@ -27,6 +27,7 @@ import signal
 import sys
 import tempfile
 import time
+import warnings
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -193,6 +194,10 @@ def _demo(args: argparse.Namespace) -> DemoSummary:
 
 def _acquire(args: argparse.Namespace, summary: DemoSummary, stack: ExitStack) -> None:
     """Everything that needs ophyd / bluesky / databroker (imported only here)."""
+    # databroker 1.x warns about its own internals (xarray dims, Broker.insert) on
+    # every run: nothing a demo user can act on
+    for category in (FutureWarning, PendingDeprecationWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category, module=r"databroker(\.|$)")
     import databroker
     from bluesky import RunEngine
     from bluesky import plans as bp
