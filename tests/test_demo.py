@@ -215,3 +215,10 @@ def test_bad_frame_count_is_refused():
     result = _demo("--frames", "0", timeout=60)
     assert result.returncode == 2
     assert "--frames must be at least 1, not 0" in result.stderr
+
+
+def test_unknown_catalog_is_refused_before_starting_an_ioc():
+    result = _demo("--catalog", "no_such_catalog_here", timeout=120)
+    assert result.returncode == 1
+    assert "adtoolkit demo: no databroker catalog named 'no_such_catalog_here'" in result.stderr
+    assert "Starting" not in result.stdout + result.stderr

@@ -153,6 +153,9 @@ def _demo(args: argparse.Namespace) -> DemoSummary:
     output.mkdir(parents=True, exist_ok=True)
     summary.output_dir = str(output)
 
+    # a wrong --catalog is found before any IOC is started
+    catalog = _open_catalog(args.catalog)
+
     with ExitStack() as stack:
         prefix = args.prefix or os.environ.get(ENV_PREFIX)
         if prefix:
@@ -182,7 +185,7 @@ def _demo(args: argparse.Namespace) -> DemoSummary:
         summary.write_root, summary.read_root = str(write_root), str(read_root)
         summary.timings["ioc_start"] = round(time.monotonic() - t_start, 3)
 
-        _acquire(args, summary, stack)
+        _acquire(args, summary, stack, catalog)
     summary.timings["total"] = round(time.monotonic() - t_start, 3)
     _say(args)
     _say(args, f"Run {summary.uid}: {summary.frames} frames, shapes {summary.shapes}")
@@ -192,13 +195,27 @@ def _demo(args: argparse.Namespace) -> DemoSummary:
     return summary
 
 
-def _acquire(args: argparse.Namespace, summary: DemoSummary, stack: ExitStack) -> None:
+def _open_catalog(name: str | None) -> Any:
+    """The databroker (v2) catalog to save into: a configured one, or a temporary one."""
+    import databroker
+
+    if not name:
+        return databroker.temp().v2  # temp() gives the v1 Broker
+    try:
+        return databroker.catalog[name]
+    except KeyError:
+        known = ", ".join(sorted(databroker.catalog)) or "none configured"
+        raise DemoError(f"no databroker catalog named {name!r} (known: {known})") from None
+
+
+def _acquire(
+    args: argparse.Namespace, summary: DemoSummary, stack: ExitStack, catalog: Any
+) -> None:
     """Everything that needs ophyd / bluesky / databroker (imported only here)."""
     # databroker 1.x warns about its own internals (xarray dims, Broker.insert) on
     # every run: nothing a demo user can act on
     for category in (FutureWarning, PendingDeprecationWarning, DeprecationWarning):
         warnings.filterwarnings("ignore", category=category, module=r"databroker(\.|$)")
-    import databroker
     from bluesky import RunEngine
     from bluesky import plans as bp
     from bluesky.utils import RunEngineInterrupted
@@ -221,17 +238,6 @@ def _acquire(args: argparse.Namespace, summary: DemoSummary, stack: ExitStack) -
     # so the client does not report a lost virtual circuit
     stack.callback(det.destroy)
     summary.timings["connect"] = round(time.monotonic() - t0, 3)
-
-    if args.catalog:
-        try:
-            catalog = databroker.catalog[args.catalog]
-        except KeyError as exc:
-            known = ", ".join(sorted(databroker.catalog)) or "none configured"
-            raise DemoError(
-                f"no databroker catalog named {args.catalog!r} (known: {known})"
-            ) from exc
-    else:
-        catalog = databroker.temp().v2  # temp() gives the v1 Broker
 
     logging.getLogger("bluesky").addHandler(logging.NullHandler())  # we report failures
     RE = RunEngine({})  # Ctrl-C pauses the run; it is aborted below
