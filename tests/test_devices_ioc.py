@@ -34,33 +34,6 @@ def db(RE):
     RE.unsubscribe(token)
 
 
-def _nonempty_file_strings(prefix: str, root) -> None:
-    """Give HDF1's string records non-empty values before a first stage.
-
-    The simulated IOC boots them empty (like ADCore) but currently rejects a CA write
-    of an empty string to a CHAR waveform, so restoring "" at unstage fails (and our
-    unstage reports it, see test_restoring_empty_strings).  Until that is fixed in the
-    IOC, start from non-empty values so the other tests exercise what they are about.
-    """
-    from ophyd import EpicsSignal
-
-    for suffix, value in (
-        ("HDF1:FilePath", str(root) + "/"),
-        ("HDF1:FileName", "boot"),
-        ("HDF1:FileTemplate", "%s%s_%3.3d.h5"),
-    ):
-        sig = EpicsSignal(prefix + suffix, string=True, name="boot")
-        sig.wait_for_connection(timeout=5)
-        if not sig.get():
-            sig.put(value, wait=True)
-        sig.destroy()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _file_strings(ioc):
-    _nonempty_file_strings(ioc.prefix, ioc.write_root)
-
-
 def _configure_cam(det, mode="Offset&Noise"):
     cam = det.cam
     for sig, value in (
@@ -297,7 +270,6 @@ def test_priming_only_when_needed(ioc_factory, RE):
     from adtoolkit.devices.priming import needs_priming
 
     fresh = ioc_factory(prefix="adtp:")
-    _nonempty_file_strings(fresh.prefix, fresh.write_root)
     det = make_detector(
         fresh.prefix, name="p", plugins="hdf1", write_path=str(fresh.write_root) + "/"
     )
@@ -352,12 +324,8 @@ def test_caproto_control_layer_end_to_end(ioc, tmp_path):
     assert "CL caproto (3, 1, 48, 64)" in proc.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="simulated IOC rejects CA writes of '' to CHAR waveform records "
-    "(ValueError in its DBR conversion); unstage must then report it, not pass silently",
-)
 def test_restoring_empty_strings(ioc_factory):
+    """ADCore boots FilePath/FileName/FileTemplate empty; unstage must put "" back."""
     from adtoolkit.devices import make_detector
 
     fresh = ioc_factory(prefix="adte:")  # boots with FilePath/FileName/FileTemplate ""
@@ -370,7 +338,36 @@ def test_restoring_empty_strings(ioc_factory):
     )
     try:
         det.stage()
-        det.unstage()  # raises StagingError naming the records while the IOC bug exists
+        assert det.hdf1.file_template.get() != ""
+        det.unstage()  # StagingError naming the records if the IOC refused ""
         assert det.hdf1.file_template.get() == ""
+        assert det.hdf1.file_name.get() == ""
+    finally:
+        det.destroy()
+
+
+def test_file_missing_on_the_workstation_names_both_paths(ioc, RE, tmp_path):
+    import bluesky.plans as bp
+
+    from adtoolkit.devices import StagingError, make_detector
+
+    # the workstation "mount" of the IOC's directory is wrong: files land elsewhere
+    det = make_detector(
+        ioc.prefix,
+        name="wrongmount",
+        plugins="hdf1",
+        write_path=str(ioc.write_root) + "/mnt/%Y",
+        read_path=str(tmp_path) + "/mnt/%Y",
+    )
+    try:
+        _configure_cam(det)
+        with pytest.raises(StagingError) as err:
+            RE(bp.count([det], num=1))
+        msg = str(err.value)
+        assert det.hdf1.ioc_file_name in msg  # the IOC path
+        assert str(tmp_path) in msg  # the workstation path
+        assert "mapping" in msg
+        assert Path(det.hdf1.ioc_file_name).exists()  # the IOC did write it
+        assert det.hdf1.capture.get() == 0
     finally:
         det.destroy()

@@ -955,3 +955,32 @@ def test_swmr_close_finishes_the_file(tmp_path):
     with h5py.File(path, "r") as f:
         assert f["/entry/detector/data1"].shape == (4, 48, 64)
         assert "timestamp" in f["/entry/instruments"]  # written after SWMR ended
+
+
+# --------------------------------------------------------------------------- extra dimensions
+
+
+def test_one_extra_dimension(tmp_path):
+    frames = [frame(i, shape=(8, 12)) for i in range(1, 7)]
+    path = tmp_path / "extra1.h5"
+    write_file(path, frames, NumExtraDims=1, ExtraDimSizeN=3, ExtraDimSizeX=2)
+    with h5py.File(path, "r") as f:
+        data = f["/entry/data/data"]
+        assert data.shape == (2, 3, 8, 12) and data.maxshape == (None, None, 8, 12)
+        for i, fr in enumerate(frames):  # N varies fastest, then X
+            np.testing.assert_array_equal(data[i // 3, i % 3], fr.data)
+        assert list(f["/entry/instrument/NDAttributes/NDArrayUniqueId"][:]) == list(range(1, 7))
+
+
+def test_two_extra_dimensions_partly_filled(tmp_path):
+    frames = [frame(i, shape=(8, 12)) for i in range(1, 6)]
+    path = tmp_path / "extra2.h5"
+    write_file(
+        path, frames, NumExtraDims=2, ExtraDimSizeN=2, ExtraDimSizeX=2, ExtraDimSizeY=2, FillValue=3
+    )
+    with h5py.File(path, "r") as f:
+        data = f["/entry/data/data"]
+        assert data.shape == (2, 2, 2, 8, 12)
+        for i, fr in enumerate(frames):
+            np.testing.assert_array_equal(data[i // 4, (i // 2) % 2, i % 2], fr.data)
+        assert np.all(data[1, 1, 1] == 3)  # never written: the fill value

@@ -307,3 +307,33 @@ def test_single_mode_write_file_by_hand(cam, ioc):
     cam.put("TIFF1:WriteFile", 1)
     assert (d / "hand.tif").exists()
     assert cam.get("TIFF1:FullFileName_RBV") == f"{d}/hand.tif"
+
+
+def test_capture_put_with_callback_completes_when_capture_ends(cam, ioc):
+    """Capture is a busy record: a put-callback completes only when capture is over."""
+    d = ioc.write_root / "busy"
+    d.mkdir(exist_ok=True)
+    for name, value in {
+        "EnableCallbacks": 1,
+        "BlockingCallbacks": "Yes",
+        "FilePath": str(d),
+        "FileName": "busy",
+        "FileTemplate": "%s%s_%d.h5",
+        "FileNumber": 0,
+        "AutoIncrement": "Yes",
+        "FileWriteMode": "Stream",
+        "NumCapture": 4,
+        "LazyOpen": "Yes",
+    }.items():
+        cam.put("HDF1:" + name, value)
+    cam.put("cam1:ImageMode", "Continuous")
+    cam.put("cam1:AcquirePeriod", 0.01)
+    cam.put("cam1:Acquire", 1)
+    try:
+        cam.put("HDF1:Capture", 1, wait=True, timeout=30)  # blocks until 4 frames are written
+        assert cam.get("HDF1:Capture_RBV") == 0
+        assert cam.get("HDF1:NumCaptured_RBV") == 4
+    finally:
+        cam.put("cam1:Acquire", 0)
+    with h5py.File(d / "busy_0.h5", "r") as f:
+        assert f["/entry/data/data"].shape == (4, 48, 64)

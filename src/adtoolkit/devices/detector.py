@@ -24,7 +24,7 @@ from ophyd.status import Status
 
 from .errors import ConfigurationError
 from .filestore import HDF5FileStore
-from .staging import FastStaging, StageSigs
+from .staging import FastStaging, StageSigs, current
 
 __all__ = ["AreaDetector"]
 
@@ -124,10 +124,7 @@ class AreaDetector(FastStaging, DetectorBase):
 
     def _acquisition_timeout(self, n_frames: int) -> float:
         cam = self.cam
-        period = max(
-            float(cam.acquire_time.get(use_monitor=False)),
-            float(cam.acquire_period.get(use_monitor=False)),
-        )
+        period = max(float(current(cam.acquire_time)), float(current(cam.acquire_period)))
         return 10.0 + 2.0 * n_frames * period
 
     def stage(self) -> list[object]:

@@ -27,7 +27,7 @@ from ..paths import PathTemplates, RenderedPaths
 from .errors import ConfigurationError, FilePathError, StagingError
 from .plugins import HDF5Plugin
 from .priming import FrameSpec, expected_frame, needs_priming, prime
-from .staging import StageSigs, put_wait_readback, resolve, wait_for
+from .staging import StageSigs, current, put_wait_readback, resolve, wait_for
 
 __all__ = ["HDF5FileStore", "DEFAULT_FILE_TEMPLATE"]
 
@@ -161,7 +161,7 @@ class HDF5FileStore(HDF5Plugin):
     def _before_stage(self) -> None:
         cam = self.parent.cam
         # a capture left running (e.g. by a crashed session) would keep the old file
-        if self.capture.get(use_monitor=False) not in (0, "Done"):
+        if current(self.capture) not in (0, "Done"):
             put_wait_readback(self.capture, 0, self.stage_timeout)
         if not self.use_lazy_open and needs_priming(cam, self):
             logger.info("priming %s", self.name)
@@ -174,9 +174,17 @@ class HDF5FileStore(HDF5Plugin):
         self._last_reading = None
         if self.naming == "epics":
             # FileName and FileNumber come from EPICS; the number is used at open time
-            self._epics_name = self.file_name.get(use_monitor=False)
-            self._epics_number = int(self.file_number.get(use_monitor=False))
-        staged = super().stage()
+            self._epics_name = current(self.file_name)
+            self._epics_number = int(current(self.file_number))
+        try:
+            staged = super().stage()
+        except TimeoutError as exc:
+            # the IOC says why a capture did not start (e.g. "No arrays collected")
+            try:
+                why = self.write_message.get(use_monitor=False)
+            except Exception:  # noqa: BLE001 - the timeout is the error to report
+                why = "?"
+            raise StagingError(f"{exc}; {self.prefix}WriteMessage: {why!r}") from exc
         try:
             self._after_capture()
         except BaseException:
@@ -269,5 +277,9 @@ class HDF5FileStore(HDF5Plugin):
         return out
 
     def _after_unstage(self) -> None:
+        wrote = self._resource_uid is not None and self._last_reading is not None
         self._resource_uid = None
         self._last_reading = None
+        if wrote and self.paths is not None and self.ioc_file_name:
+            # the file is closed now: it must be readable where the resource says
+            self.paths.existing_read_path(self.ioc_file_name)

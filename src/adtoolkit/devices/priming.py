@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 
 from .errors import PrimingError
-from .staging import apply_settings, restore, wait_for
+from .staging import apply_settings, current, isolated, restore, wait_for
 
 __all__ = ["FrameSpec", "expected_frame", "plugin_frame", "needs_priming", "prime"]
 
@@ -43,12 +43,16 @@ def _s(sig) -> str:
     return sig.get(as_string=True, use_monitor=False)
 
 
+def _i(sig) -> int:
+    return int(current(sig) or 0)
+
+
 def expected_frame(cam) -> FrameSpec:
     """The frame the cam will produce with its current settings."""
-    size_x = int(cam.size.size_x.get(use_monitor=False))
-    size_y = int(cam.size.size_y.get(use_monitor=False))
-    bin_x = max(1, int(cam.bin_x.get(use_monitor=False)))
-    bin_y = max(1, int(cam.bin_y.get(use_monitor=False)))
+    size_x = _i(cam.size.size_x)
+    size_y = _i(cam.size.size_y)
+    bin_x = max(1, _i(cam.bin_x))
+    bin_y = max(1, _i(cam.bin_y))
     color = _s(cam.color_mode)
     shape: tuple[int, ...] = (size_y // bin_y, size_x // bin_x)
     if color.startswith("RGB"):
@@ -58,10 +62,8 @@ def expected_frame(cam) -> FrameSpec:
 
 def plugin_frame(plugin) -> FrameSpec:
     """What the plugin last received (ArraySize0..2_RBV, NDimensions, type, colour)."""
-    nd = int(plugin.ndimensions.get(use_monitor=False) or 0)
-    dims = [int(plugin.array_size.width.get(use_monitor=False))]
-    dims.append(int(plugin.array_size.height.get(use_monitor=False)))
-    dims.append(int(plugin.array_size.depth.get(use_monitor=False)))
+    nd = _i(plugin.ndimensions)
+    dims = [_i(plugin.array_size.width), _i(plugin.array_size.height), _i(plugin.array_size.depth)]
     dims = dims[: max(nd, 0)]
     color = _s(plugin.color_mode)
     if nd == 3 and color == "RGB1":  # NDArray dims (3, X, Y) -> numpy (Y, X, 3)
@@ -80,6 +82,11 @@ def needs_priming(cam, plugin) -> bool:
 
 def prime(cam, plugin, timeout: float = 10.0) -> FrameSpec:
     """Push one frame from ``cam`` into ``plugin``; restore everything afterwards."""
+    with isolated():
+        return _prime(cam, plugin, timeout)
+
+
+def _prime(cam, plugin, timeout: float) -> FrameSpec:
     received = threading.Event()
 
     def on_uid(value=None, **kwargs):

@@ -57,6 +57,17 @@ READBACK_WAIT = frozenset({"capture", "acquire"})
 ALWAYS_WRITE = frozenset({"file_path", "capture"})
 
 
+def current(sig: Signal) -> Any:
+    """The signal's value, read over CA now.
+
+    Not from a monitor: monitor updates of readbacks can trail a put's completion by
+    tens of milliseconds (seen with the simulated IOC), so a value cached from a monitor
+    right after our own writes (an unstage followed by the next stage) can be stale and
+    would make us skip a write that is needed.
+    """
+    return sig.get(use_monitor=False)
+
+
 def _key_name(key: Any) -> str:
     if isinstance(key, str):
         return key.rsplit(".", 1)[-1]
@@ -194,7 +205,7 @@ def put_wait_readback(sig: Signal, value: Any, timeout: float) -> None:
         sig.put(value, use_complete=False)
         if _same(sig, sig.get(use_monitor=False), value):
             return
-        if not reached.wait(timeout):
+        if not _wait_nudging(reached, sig, time.monotonic() + timeout):
             raise TimeoutError(
                 f"{_pvname(sig)} was set to {value!r} but its readback {sig.pvname} "
                 f"shows {sig.get(use_monitor=False)!r} after {timeout:g} s"
@@ -209,6 +220,31 @@ def resolve(device: Device, stage_sigs: Iterable[tuple[Any, Any]]) -> list[tuple
         sig = getattr(device, key) if isinstance(key, str) else key
         out.append((sig, value))
     return out
+
+
+#: after this long without an answer, send a small request on the circuit (see below)
+NUDGE_AFTER = 0.002
+
+
+def _wait_nudging(event: threading.Event, sig: Signal, deadline: float) -> bool:
+    """Wait for ``event``; while waiting, read ``sig`` now and then.
+
+    A CA server that does not set TCP_NODELAY (caproto's does not) holds a small reply
+    back until the client ACKs its previous one, and the client's kernel delays that
+    ACK by up to 40 ms when it has nothing to send.  A read on the same circuit carries
+    the ACK and releases the reply at once.  Against an IOC that sets TCP_NODELAY (EPICS
+    rsrv does) the event is normally set before the first nudge.
+    """
+    wait = NUDGE_AFTER
+    while not event.wait(min(wait, max(0.0, deadline - time.monotonic()))):
+        if time.monotonic() >= deadline:
+            return False
+        try:
+            sig.get(use_monitor=False, timeout=max(0.1, deadline - time.monotonic()))
+        except Exception:  # noqa: BLE001 - only a nudge; the deadline decides
+            pass
+        wait = min(wait * 2, 0.05)
+    return True
 
 
 class _Pipeline:
@@ -237,13 +273,20 @@ class _Pipeline:
         deadline = time.monotonic() + self.timeout
         late = []
         for sig, value, done in self.pending:
-            if not done.wait(max(0.0, deadline - time.monotonic())):
+            if not _wait_nudging(done, sig, deadline):
                 late.append(f"{_pvname(sig)} <- {value!r}")
         self.pending.clear()
         if late:
             raise TimeoutError(
                 f"write(s) did not complete within {self.timeout:g} s: " + ", ".join(late)
             )
+
+
+_session = threading.local()
+
+
+def _shared_pipe() -> _Pipeline | None:
+    return getattr(_session, "pipe", None)
 
 
 def apply_settings(
@@ -257,13 +300,18 @@ def apply_settings(
     everything already applied is restored before the exception propagates.
     ``checks`` maps an attribute name to a callable run right after that setting.
     Settings that already have the wanted value are not written (and not restored).
+
+    Inside :meth:`FastStaging.stage` the writes join the stage-wide pipeline, whose
+    final barrier the outermost stage waits for; called alone, this function waits for
+    its own writes before returning.
     """
     checks = checks or {}
     for sig, value in pairs:
         validate_value(sig, value)
-    originals = [(sig, sig.get(use_monitor=False)) for sig, _ in pairs]
+    originals = [(sig, current(sig)) for sig, _ in pairs]
     applied: list[tuple[Signal, Any]] = []
-    pipe = _Pipeline(timeout)
+    shared = _shared_pipe()
+    pipe = shared or _Pipeline(timeout)
     try:
         for (sig, value), (_, original) in zip(pairs, originals, strict=True):
             name = _key_name(sig)
@@ -280,7 +328,8 @@ def apply_settings(
             if check is not None:
                 pipe.barrier()
                 check()
-        pipe.barrier()
+        if shared is None:
+            pipe.barrier()
     except BaseException:
         try:
             restore(applied, timeout)
@@ -290,10 +339,25 @@ def apply_settings(
     return applied
 
 
+#: settings whose restore is read back: string waveforms, the writes an IOC is most
+#: likely to refuse (length, encoding) while the put itself still "completes"
+def _verify_restore(sig: Signal) -> bool:
+    return isinstance(sig, EpicsSignalBase) and bool(getattr(sig, "_string", False))
+
+
 def restore(applied: list[tuple[Signal, Any]], timeout: float) -> None:
-    """Restore settings in reverse order; try every one, then report all failures."""
-    errors = []
-    pipe = _Pipeline(timeout)
+    """Restore settings in reverse order; try every one, then report all failures.
+
+    Inside :meth:`FastStaging.unstage` the writes join the unstage-wide pipeline and
+    the read-back checks run once, after its final barrier.
+    """
+    shared = _shared_pipe()
+    pipe = shared or _Pipeline(timeout)
+    errors: list[str] = getattr(_session, "errors", None) if shared else None  # type: ignore[assignment]
+    verify: list = getattr(_session, "verify", None) if shared else None  # type: ignore[assignment]
+    own = shared is None
+    if own:
+        errors, verify = [], []
     for sig, original in reversed(applied):
         try:
             if _key_name(sig) in READBACK_WAIT:
@@ -301,18 +365,25 @@ def restore(applied: list[tuple[Signal, Any]], timeout: float) -> None:
                 put_wait_readback(sig, original, timeout)
             else:
                 pipe.put(sig, original)
+                if _verify_restore(sig):
+                    verify.append((sig, original))
         except Exception as exc:  # noqa: BLE001 - collected and re-raised below
             errors.append(f"{_pvname(sig)} <- {original!r}: {exc}")
+    if own:
+        _finish_restore(pipe, errors, verify)
+
+
+def _finish_restore(pipe: _Pipeline, errors: list[str], verify: list) -> None:
     try:
         pipe.barrier()
     except Exception as exc:  # noqa: BLE001
         errors.append(str(exc))
     # A CA put the IOC rejects still completes (the completion carries no status that
-    # pyepics/ophyd pass on), so read the setpoints back: a restore that did not take
-    # must not pass silently.
+    # pyepics/ophyd pass on), so read back what is likely to be refused: a restore that
+    # did not take must not pass silently.
     failed = {e.split(" <- ")[0] for e in errors}
-    for sig, original in applied:
-        if _pvname(sig) in failed or not isinstance(sig, EpicsSignalBase):
+    for sig, original in verify:
+        if _pvname(sig) in failed:
             continue
         try:
             current = _setpoint(sig)
@@ -342,6 +413,71 @@ def _close(sig: Signal, current: Any, wanted: Any) -> bool:
         return bool(np.allclose(current, wanted, rtol=1e-6, atol=1e-9))
     except (TypeError, ValueError):
         return False
+
+
+class isolated:
+    """Context: writes inside wait for themselves, outside any stage-wide pipeline.
+
+    For sequences that must be complete before they go on (priming: the cam settings
+    must be in place before Acquire=1, and restored before the stage continues).
+    """
+
+    def __enter__(self) -> isolated:
+        self._saved = (
+            _shared_pipe(),
+            getattr(_session, "errors", None),
+            getattr(_session, "verify", None),
+        )
+        if self._saved[0] is not None:
+            self._saved[0].barrier()
+        _session.pipe = _session.errors = _session.verify = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _session.pipe, _session.errors, _session.verify = self._saved
+
+
+class _Session:
+    """Context: one pipeline shared by a device tree's stage or unstage."""
+
+    def __init__(self, timeout: float, collect: bool) -> None:
+        self.timeout = timeout
+        self.collect = collect
+        self.outer = False
+
+    def __enter__(self) -> _Session:
+        if _shared_pipe() is None:
+            self.outer = True
+            _session.pipe = _Pipeline(self.timeout)
+            _session.errors = []
+            _session.verify = []
+        return self
+
+    def finish(self) -> None:
+        """Final barrier (+ read-back checks for an unstage); outermost only."""
+        if not self.outer:
+            return
+        pipe, errors, verify = _session.pipe, _session.errors, _session.verify
+        self._clear()
+        if self.collect:
+            _finish_restore(pipe, errors, verify)
+        else:
+            pipe.barrier()
+
+    def _clear(self) -> None:
+        _session.pipe = None
+        _session.errors = None
+        _session.verify = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.outer and _shared_pipe() is not None:
+            # leaving with an exception: still wait for what was sent, then forget it
+            pipe = _session.pipe
+            self._clear()
+            try:
+                pipe.barrier()
+            except Exception:  # noqa: BLE001 - the original exception is reported
+                pass
 
 
 class FastStaging(Device):
@@ -381,14 +517,16 @@ class FastStaging(Device):
         self._staged = Staged.partially
         staged = []
         try:
-            pairs = self._stage_pairs()
-            self._before_stage()
-            self._applied = apply_settings(pairs, self.stage_timeout, self._stage_checks())
-            staged.append(self)
-            for attr in self._sub_devices:
-                dev = getattr(self, attr)
-                if hasattr(dev, "stage"):
-                    staged.extend(dev.stage() or [dev])
+            with _Session(self.stage_timeout, collect=False) as session:
+                pairs = self._stage_pairs()
+                self._before_stage()
+                self._applied = apply_settings(pairs, self.stage_timeout, self._stage_checks())
+                staged.append(self)
+                for attr in self._sub_devices:
+                    dev = getattr(self, attr)
+                    if hasattr(dev, "stage"):
+                        staged.extend(dev.stage() or [dev])
+                session.finish()
         except BaseException:
             try:
                 self.unstage()
@@ -404,18 +542,23 @@ class FastStaging(Device):
         self._staged = Staged.partially
         errors = []
         unstaged = []
-        for attr in self._sub_devices[::-1]:
-            dev = getattr(self, attr)
-            if hasattr(dev, "unstage"):
-                try:
-                    unstaged.extend(dev.unstage() or [dev])
-                except Exception as exc:  # noqa: BLE001 - every child gets its chance
-                    errors.append(str(exc))
-        try:
-            applied, self._applied = self._applied, []
-            restore(applied, self.stage_timeout)
-        except StagingError as exc:
-            errors.append(str(exc))
+        with _Session(self.stage_timeout, collect=True) as session:
+            for attr in self._sub_devices[::-1]:
+                dev = getattr(self, attr)
+                if hasattr(dev, "unstage"):
+                    try:
+                        unstaged.extend(dev.unstage() or [dev])
+                    except Exception as exc:  # noqa: BLE001 - every child gets its chance
+                        errors.append(str(exc))
+            try:
+                applied, self._applied = self._applied, []
+                restore(applied, self.stage_timeout)
+            except StagingError as exc:
+                errors.append(str(exc))
+            try:
+                session.finish()
+            except StagingError as exc:
+                errors.append(str(exc))
         try:
             self._after_unstage()
         except Exception as exc:  # noqa: BLE001

@@ -328,11 +328,16 @@ class _DetectorDataset:
     chunk_buf: np.ndarray | None = None
     chunk_fill: int = 0  # frames of chunk_buf not yet written
     chunk_start: int = 0  # frame index of chunk_buf[0]
+    #: NumExtraDims > 0: sizes of the virtual dims (outermost first, N last)
+    extra_sizes: tuple[int, ...] = ()
 
     def append(self, data: np.ndarray) -> None:
         if not self.multi:
             self.dset[...] = data
             self.count = 1
+            return
+        if self.extra_sizes:
+            self._append_extra(data)
             return
         index = self.count
         if self.maxframes is not None and index >= self.maxframes:
@@ -346,6 +351,22 @@ class _DetectorDataset:
         else:
             self.dset[index] = data
         self.count = index + 1
+
+    def _append_extra(self, data: np.ndarray) -> None:
+        """Frames fill N first, then X, then Y (ExtraDimSizeN/X/Y), like configureDims."""
+        rest = self.count
+        index = []
+        for size in reversed(self.extra_sizes[1:]):
+            index.append(rest % size)
+            rest //= size
+        index.append(rest)  # the outermost virtual dim just grows
+        index.reverse()
+        shape = list(self.dset.shape)
+        grown = [max(shape[i], index[i] + 1) for i in range(len(index))]
+        if grown != shape[: len(index)]:
+            self.dset.resize(tuple(grown) + tuple(shape[len(index) :]))
+        self.dset[tuple(index)] = data
+        self.count += 1
 
     def _append_direct(self, index: int, data: np.ndarray) -> None:
         data = np.ascontiguousarray(data, dtype=self.dtype)
@@ -552,8 +573,6 @@ class HDF5Writer:
         )
         if not layout.detector_datasets():
             raise HDF5WriterError(f"No detector datasets found in {layout.source}, cannot continue")
-        if _int(params, "NumExtraDims", 0) > 0:
-            logger.warning("NumExtraDims > 0 is not simulated; writing frames along one axis")
         self.layout = layout
         multi = mode != "Single"
         num_capture = max(0, int(num_capture))
@@ -699,7 +718,12 @@ class HDF5Writer:
         frame_shape = tuple(data.shape)
         zlib_level = filters.get("_zlib")
         kwargs = {k: v for k, v in filters.items() if not k.startswith("_")}
-        if multi:
+        extra_sizes = self._extra_sizes() if multi else ()
+        if extra_sizes:
+            shape = (1,) * len(extra_sizes) + frame_shape
+            maxshape = (None,) * len(extra_sizes) + frame_shape
+            chunks = (1,) * (len(extra_sizes) - 1) + chunks
+        elif multi:
             shape = (1, *frame_shape)
             maxshape = (num_capture if num_capture > 0 else None, *frame_shape)
         else:
@@ -719,7 +743,9 @@ class HDF5Writer:
         dset.attrs.create("NDArrayDimBinning", np.array([x.binning for x in dims], dtype="i4"))
         dset.attrs.create("NDArrayDimReverse", np.array([x.reverse for x in dims], dtype="i4"))
         whole_frames = chunks[-len(frame_shape) :] == frame_shape
-        direct = multi and whole_frames and (not kwargs or zlib_level is not None)
+        direct = (
+            multi and not extra_sizes and whole_frames and (not kwargs or zlib_level is not None)
+        )
         self._detectors[d.path] = _DetectorDataset(
             path=d.path,
             dset=dset,
@@ -731,7 +757,16 @@ class HDF5Writer:
             frames_per_chunk=chunks[0] if multi else 1,
             zlib_level=zlib_level,
             fillvalue=fillvalue,
+            extra_sizes=extra_sizes,
         )
+
+    def _extra_sizes(self) -> tuple[int, ...]:
+        """Virtual dims for NumExtraDims 1 or 2: (X, N) or (Y, X, N); () otherwise."""
+        n_extra = min(max(_int(self._params, "NumExtraDims", 0), 0), 2)
+        if n_extra == 0:
+            return ()
+        sizes = [max(1, _int(self._params, f"ExtraDimSize{k}", 1)) for k in ("Y", "X", "N")]
+        return tuple(sizes[2 - n_extra :])
 
     def _dims_source(self, data: np.ndarray) -> list[NDDimension]:
         if len(self._open_dims) == data.ndim:
