@@ -153,18 +153,18 @@ def _demo(args: argparse.Namespace) -> DemoSummary:
     output.mkdir(parents=True, exist_ok=True)
     summary.output_dir = str(output)
 
+    prefix = args.prefix or os.environ.get(ENV_PREFIX)
+    write_root = args.write_root or os.environ.get(ENV_WRITE_ROOT)
+    if prefix and not write_root:
+        raise DemoError(
+            f"--prefix {prefix} names an external IOC: also give --write-root "
+            f"(or ${ENV_WRITE_ROOT}), a directory the IOC can write into"
+        )
     # a wrong --catalog is found before any IOC is started
     catalog = _open_catalog(args.catalog)
 
     with ExitStack() as stack:
-        prefix = args.prefix or os.environ.get(ENV_PREFIX)
         if prefix:
-            write_root = args.write_root or os.environ.get(ENV_WRITE_ROOT)
-            if not write_root:
-                raise DemoError(
-                    f"--prefix {prefix} names an external IOC: also give --write-root "
-                    f"(or ${ENV_WRITE_ROOT}), a directory the IOC can write into"
-                )
             read_root = args.read_root or os.environ.get(ENV_READ_ROOT) or write_root
             summary.ioc = "external"
             _say(args, f"Using the IOC with prefix {prefix}")
