@@ -107,7 +107,7 @@ def test_demo_runs_its_own_ioc_and_summarises_in_json(tmp_path: Path):
         # a colour image with content, not a blank canvas
         assert len(image.convert("RGB").getcolors(1_000_000) or []) > 50
 
-    for step in ("ioc_start", "connect", "count", "read_back", "png", "total"):
+    for step in ("catalog", "ioc_start", "connect", "count", "read_back", "png", "total"):
         assert summary["timings"][step] >= 0
     assert summary["timings"]["total"] >= summary["timings"]["count"]
 
