@@ -173,3 +173,35 @@ def test_bluesky_session_snippet_takes_images(own_ioc):
         assert images.shape[0] == 2 and images.ndim >= 3
     finally:
         det.destroy()
+
+
+@pytest.mark.ioc
+def test_ci_fixture_snippet_runs_a_plan(tmp_path):
+    """The README's conftest.py fixture works in a project of its own (a subprocess)."""
+    import subprocess
+    import sys
+
+    code = re.search(r"```python\n(.*?)```", _section("In CI"), re.S).group(1)
+    (tmp_path / "conftest.py").write_text(code)
+    (tmp_path / "test_plan.py").write_text(
+        "def test_count(det):\n"
+        "    import databroker\n"
+        "    from bluesky import RunEngine, plans as bp\n"
+        "    RE = RunEngine({})\n"
+        "    cat = databroker.temp().v2\n"
+        "    RE.subscribe(cat.v1.insert)\n"
+        "    (uid,) = RE(bp.count([det], num=2))\n"
+        "    assert cat[uid].primary.read()['det_image'].shape[0] == 2\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EPICS_CA_", "PYTEST_"))}
+    env["PYTHONPATH"] = str(ROOT / "src")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "1 passed" in result.stdout
