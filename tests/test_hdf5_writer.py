@@ -984,3 +984,34 @@ def test_two_extra_dimensions_partly_filled(tmp_path):
         for i, fr in enumerate(frames):
             np.testing.assert_array_equal(data[i // 4, (i // 2) % 2, i % 2], fr.data)
         assert np.all(data[1, 1, 1] == 3)  # never written: the fill value
+
+
+def test_szip_round_trip(tmp_path):
+    frames = [frame(i, dtype="u2", shape=(32, 40)) for i in range(1, 3)]
+    for fr in frames:
+        fr.data[4:, :] = np.arange(40, dtype="u2")
+    path = tmp_path / "szip.h5"
+    write_file(path, frames, Compression="szip", SZipNumPixels=8)
+    with h5py.File(path, "r") as f:
+        data = f["/entry/data/data"]
+        plist = data.id.get_create_plist()
+        assert plist.get_filter(0)[0] == h5py.h5z.FILTER_SZIP
+        np.testing.assert_array_equal(data[:], np.stack([fr.data for fr in frames]))
+
+
+def test_nbit_keeps_num_data_bits(tmp_path):
+    rng = np.random.default_rng(3)
+    frames = []
+    for i in range(1, 4):
+        fr = frame(i, dtype="u2", shape=(16, 20))
+        fr.data[...] = rng.integers(0, 2**12, size=(16, 20), dtype="u2")  # 12-bit detector
+        frames.append(fr)
+    path = tmp_path / "nbit.h5"
+    write_file(path, frames, Compression="N-bit", NumDataBits=12, DataBitsOffset=0)
+    with h5py.File(path, "r") as f:
+        data = f["/entry/data/data"]
+        plist = data.id.get_create_plist()
+        assert plist.get_filter(0)[0] == h5py.h5z.FILTER_NBIT
+        assert data.id.get_type().get_precision() == 12
+        np.testing.assert_array_equal(data[:], np.stack([fr.data for fr in frames]))
+        assert data.id.get_storage_size() < data.size * 2

@@ -11,8 +11,13 @@ Two problems with plain ophyd staging motivate this module:
   remaining settings changed.  :func:`restore` tries every setting and then reports all
   failures together.
 
-Settings are written with CA put-completion (one round trip) instead of ophyd's
-``set().wait()``, which polls the readback; busy records (``capture``) are the
+Settings are written with CA put-completion instead of ophyd's ``set().wait()``,
+which polls each readback in turn.  The writes of a whole stage (detector, cam and
+plugins) are sent back to back and their completions awaited together at a few
+*barriers* -- before a check that reads a result (FilePathExists_RBV), before a busy
+record (``capture``) and at the end -- so a stage costs a handful of round trips, not
+one per setting.  Order is still guaranteed: an IOC processes the requests of one CA
+circuit in order, and an asyn port executes writes in order.  Busy records are the
 exception: their put completes only when the operation ends, so for them we wait for
 the readback to reach the requested value.
 """
@@ -119,7 +124,10 @@ def _enum_strs(sig: Signal) -> tuple:
     return tuple(strs or ())
 
 
-def validate_value(sig: Signal, value: Any) -> Any:
+_UNKNOWN = object()
+
+
+def validate_value(sig: Signal, value: Any, present: Any = _UNKNOWN) -> Any:
     """Check ``value`` against the PV's type and enum strings; raise ConfigurationError.
 
     Runs before anything is written, so a wrong value never leaves the IOC half
@@ -147,7 +155,9 @@ def validate_value(sig: Signal, value: Any) -> Any:
                 f"{type(value).__name__} {value!r}"
             )
         return value
-    if getattr(sig, "_string", False) or isinstance(sig.get(use_monitor=True), str):
+    if present is _UNKNOWN:
+        present = sig.get(use_monitor=True)
+    if getattr(sig, "_string", False) or isinstance(present, str):
         if not isinstance(value, str):
             raise ConfigurationError(
                 f"{pv}: expected a string, got {type(value).__name__} {value!r}"
@@ -205,7 +215,7 @@ def put_wait_readback(sig: Signal, value: Any, timeout: float) -> None:
         sig.put(value, use_complete=False)
         if _same(sig, sig.get(use_monitor=False), value):
             return
-        if not _wait_nudging(reached, sig, time.monotonic() + timeout):
+        if not reached.wait(timeout):
             raise TimeoutError(
                 f"{_pvname(sig)} was set to {value!r} but its readback {sig.pvname} "
                 f"shows {sig.get(use_monitor=False)!r} after {timeout:g} s"
@@ -222,29 +232,8 @@ def resolve(device: Device, stage_sigs: Iterable[tuple[Any, Any]]) -> list[tuple
     return out
 
 
-#: after this long without an answer, send a small request on the circuit (see below)
-NUDGE_AFTER = 0.002
-
-
-def _wait_nudging(event: threading.Event, sig: Signal, deadline: float) -> bool:
-    """Wait for ``event``; while waiting, read ``sig`` now and then.
-
-    A CA server that does not set TCP_NODELAY (caproto's does not) holds a small reply
-    back until the client ACKs its previous one, and the client's kernel delays that
-    ACK by up to 40 ms when it has nothing to send.  A read on the same circuit carries
-    the ACK and releases the reply at once.  Against an IOC that sets TCP_NODELAY (EPICS
-    rsrv does) the event is normally set before the first nudge.
-    """
-    wait = NUDGE_AFTER
-    while not event.wait(min(wait, max(0.0, deadline - time.monotonic()))):
-        if time.monotonic() >= deadline:
-            return False
-        try:
-            sig.get(use_monitor=False, timeout=max(0.1, deadline - time.monotonic()))
-        except Exception:  # noqa: BLE001 - only a nudge; the deadline decides
-            pass
-        wait = min(wait * 2, 0.05)
-    return True
+def _wait_until(event: threading.Event, deadline: float) -> bool:
+    return event.wait(max(0.0, deadline - time.monotonic()))
 
 
 class _Pipeline:
@@ -273,7 +262,7 @@ class _Pipeline:
         deadline = time.monotonic() + self.timeout
         late = []
         for sig, value, done in self.pending:
-            if not _wait_nudging(done, sig, deadline):
+            if not _wait_until(done, deadline):
                 late.append(f"{_pvname(sig)} <- {value!r}")
         self.pending.clear()
         if late:
@@ -306,9 +295,11 @@ def apply_settings(
     its own writes before returning.
     """
     checks = checks or {}
-    for sig, value in pairs:
-        validate_value(sig, value)
+    # read first (the present value tells a string PV from a numeric one), check
+    # every value, and only then write anything
     originals = [(sig, current(sig)) for sig, _ in pairs]
+    for (sig, value), (_, present) in zip(pairs, originals, strict=True):
+        validate_value(sig, value, present)
     applied: list[tuple[Signal, Any]] = []
     shared = _shared_pipe()
     pipe = shared or _Pipeline(timeout)

@@ -284,6 +284,38 @@ def check_space(path: str, nbytes: int) -> None:
         )
 
 
+def _create_nbit_dataset(
+    group: h5py.Group,
+    name: str,
+    shape: tuple[int, ...],
+    maxshape: tuple[int | None, ...],
+    dtype: np.dtype,
+    chunks: tuple[int, ...],
+    fillvalue: Any,
+    bits: int,
+    offset: int,
+) -> h5py.Dataset:
+    """An integer dataset stored with ``bits`` significant bits from ``offset`` (N-bit filter).
+
+    The file datatype carries the precision (NumDataBits) and offset
+    (DataBitsOffset), as NDFileHDF5 sets them; HDF5's N-bit filter then packs
+    only those bits.
+    """
+    tid = h5py.h5t.py_create(dtype).copy()
+    tid.set_offset(0)
+    tid.set_precision(bits)
+    tid.set_offset(offset)
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_chunk(chunks)
+    dcpl.set_fill_value(np.array(fillvalue, dtype=dtype))
+    dcpl.set_filter(h5py.h5z.FILTER_NBIT, h5py.h5z.FLAG_OPTIONAL, ())
+    space = h5py.h5s.create_simple(
+        shape, tuple(h5py.h5s.UNLIMITED if m is None else m for m in maxshape)
+    )
+    dsid = h5py.h5d.create(group.id, name.encode("utf-8"), tid, space, dcpl=dcpl)
+    return h5py.Dataset(dsid)
+
+
 def _close_file(file: h5py.File) -> None:
     """Close through the file id only.
 
@@ -634,6 +666,19 @@ class HDF5Writer:
             return dict(hdf5plugin.Bitshuffle(cname="lz4"))
         if name == "LZ4":
             return dict(hdf5plugin.LZ4())
+        if name == "szip":
+            pixels = _int(params, "SZipNumPixels", 16)
+            pixels = min(32, max(2, pixels - pixels % 2))  # even, 2..32
+            return {"compression": "szip", "compression_opts": ("nn", pixels)}
+        if name == "N-bit":
+            if dtype.kind not in "iu":
+                logger.warning("N-bit compression of %s data is not simulated; uncompressed", dtype)
+                return {}
+            width = dtype.itemsize * 8
+            offset = min(max(_int(params, "DataBitsOffset", 0), 0), width - 1)
+            bits = _int(params, "NumDataBits", 0)
+            bits = width - offset if bits <= 0 else min(bits, width - offset)
+            return {"_nbit": (bits, offset)}
         logger.warning("Compression %s is not simulated; writing uncompressed", name)
         return {}
 
@@ -728,15 +773,21 @@ class HDF5Writer:
             maxshape = (num_capture if num_capture > 0 else None, *frame_shape)
         else:
             shape = maxshape = frame_shape
-        dset = h5group.create_dataset(
-            d.name,
-            shape=shape,
-            maxshape=maxshape,
-            dtype=data.dtype,
-            chunks=chunks,
-            fillvalue=fillvalue,
-            **kwargs,
-        )
+        nbit = filters.get("_nbit")
+        if nbit is not None:
+            dset = _create_nbit_dataset(
+                h5group, d.name, shape, maxshape, data.dtype, chunks, fillvalue, *nbit
+            )
+        else:
+            dset = h5group.create_dataset(
+                d.name,
+                shape=shape,
+                maxshape=maxshape,
+                dtype=data.dtype,
+                chunks=chunks,
+                fillvalue=fillvalue,
+                **kwargs,
+            )
         dset.attrs.create("NDArrayNumDims", np.int32(data.ndim))
         dims = self._dims_source(data)
         dset.attrs.create("NDArrayDimOffset", np.array([x.offset for x in dims], dtype="i4"))
@@ -744,7 +795,11 @@ class HDF5Writer:
         dset.attrs.create("NDArrayDimReverse", np.array([x.reverse for x in dims], dtype="i4"))
         whole_frames = chunks[-len(frame_shape) :] == frame_shape
         direct = (
-            multi and not extra_sizes and whole_frames and (not kwargs or zlib_level is not None)
+            multi
+            and not extra_sizes
+            and whole_frames
+            and nbit is None
+            and (not kwargs or zlib_level is not None)
         )
         self._detectors[d.path] = _DetectorDataset(
             path=d.path,
