@@ -289,6 +289,35 @@ def test_priming_only_when_needed(ioc_factory, RE):
         det.destroy()
 
 
+def test_priming_a_plugin_holding_another_shape(ioc_factory, RE, db):
+    """A new detector object on a plugin primed at another size re-primes and its
+    file takes the new frames.  (Regression: the priming wait took the first
+    monitor event of a new subscription, which only repeats the current value, for
+    the priming frame; the file then opened with the old size and every frame was
+    refused as "Invalid frame".)"""
+    import bluesky.plans as bp
+
+    from adtoolkit.devices import make_detector
+
+    fresh = ioc_factory(prefix="adtq:")
+    path = str(fresh.write_root) + "/"
+    first = make_detector(fresh.prefix, name="det", plugins="hdf1", write_path=path)
+    try:
+        RE(bp.count([first], num=1))  # the plugin now holds a full-size frame
+        assert first.hdf1.array_size.width.get() != X
+    finally:
+        first.destroy()
+    det = make_detector(fresh.prefix, name="det", plugins="hdf1", write_path=path)
+    try:
+        _configure_cam(det)
+        RE(bp.count([det], num=2))
+        images = db[-1].primary.read()["det_image"].values
+        assert images.shape == (2, 1, Y, X)
+        assert det.hdf1.write_message.get() == ""
+    finally:
+        det.destroy()
+
+
 def test_caproto_control_layer_end_to_end(ioc, tmp_path):
     """ophyd's caproto control layer must be chosen before any device exists: subprocess."""
     script = textwrap.dedent(

@@ -9,7 +9,7 @@ fixed 2 s sleep.  Here:
   settings (SizeX/BinX, SizeY/BinY, DataType, ColorMode), not from the last frame, so a
   changed ROI or binning is noticed;
 * :func:`needs_priming` compares that with what the plugin last received;
-* :func:`prime` takes one short frame, waits on the plugin's UniqueId_RBV monitor
+* :func:`prime` takes one short frame, waits on the plugin's TimeStamp_RBV monitor
   (no sleep), and restores every setting it touched.
 """
 
@@ -88,9 +88,14 @@ def prime(cam, plugin, timeout: float = 10.0) -> FrameSpec:
 
 def _prime(cam, plugin, timeout: float) -> FrameSpec:
     received = threading.Event()
+    # The frame is recognised by a TimeStamp_RBV different from the one held now.
+    # Not by "any monitor event": a new subscription first delivers the current
+    # value, and not by UniqueId_RBV alone, which repeats after an ArrayCounter reset.
+    stamp_before = current(plugin.time_stamp)
 
-    def on_uid(value=None, **kwargs):
-        received.set()
+    def on_stamp(value=None, **kwargs):
+        if value != stamp_before:
+            received.set()
 
     settings = [
         (plugin.enable, "Enable"),
@@ -101,7 +106,7 @@ def _prime(cam, plugin, timeout: float) -> FrameSpec:
     ]
     applied = apply_settings(settings, timeout)
     try:
-        cid = plugin.unique_id.subscribe(on_uid, run=False)
+        cid = plugin.time_stamp.subscribe(on_stamp, run=False)
         try:
             received.clear()
             cam.acquire.put(1, use_complete=False)
@@ -112,7 +117,7 @@ def _prime(cam, plugin, timeout: float) -> FrameSpec:
                     f"{plugin.nd_array_port.get()!r} the cam's port?)"
                 )
         finally:
-            plugin.unique_id.unsubscribe(cid)
+            plugin.time_stamp.unsubscribe(cid)
         # UniqueId_RBV and the dimension records are posted together; make sure we
         # read the dimensions of *this* frame
         try:
