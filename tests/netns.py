@@ -31,7 +31,9 @@ import secrets
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -372,3 +374,110 @@ class SplitDirectory:
                 f"(mapped to {self.read_path} on the workstation)"
             ) from None
         return self.read_path / relative
+
+
+# -- starting an IOC process by hand ------------------------------------------------------
+# The project's SimulatedIOC launcher always sets loopback interfaces and a free port.  The
+# security and two-hosts tests need the IOC as it starts *without* that help (its own
+# defaults) or inside a namespace, so they build the command themselves.
+
+
+def ioc_argv(prefix: str, write_root: os.PathLike | str, *extra: str) -> list[str]:
+    """``python -m adtoolkit ioc`` with a prefix and a write root."""
+    return [
+        sys.executable,
+        "-m",
+        "adtoolkit",
+        "ioc",
+        "--prefix",
+        prefix,
+        "--write-root",
+        os.fspath(write_root),
+        *extra,
+    ]
+
+
+def bare_env(**epics: str) -> dict[str, str]:
+    """This process's environment without any EPICS_* variable, plus ``epics``.
+
+    PYTHONPATH is made to include this checkout's ``src`` so a subprocess imports the
+    adtoolkit under test, not an installed one.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EPICS_")}
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
+    env.update(epics)
+    return env
+
+
+def wait_for_tcp(host: str, port: int, timeout: float, proc: subprocess.Popen | None = None):
+    """Wait until ``host:port`` accepts a TCP connection; raise naming both on timeout."""
+    deadline = time.monotonic() + timeout
+    last: OSError | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise NetnsError(f"process exited with {proc.returncode} before {host}:{port} opened")
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError as exc:
+            last = exc
+            time.sleep(0.05)
+    raise NetnsError(f"{host}:{port} did not accept a connection within {timeout} s ({last})")
+
+
+def free_port() -> int:
+    """A TCP and UDP port that is free on loopback right now."""
+    for _ in range(50):
+        with socket.socket() as t:
+            t.bind(("127.0.0.1", 0))
+            port = t.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                try:
+                    u.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise NetnsError("no free port found")
+
+
+# -- what a process listens on ----------------------------------------------------------------
+
+
+def _decode_address(hex_addr: str) -> tuple[str, int]:
+    host, port = hex_addr.split(":")
+    raw = bytes.fromhex(host)
+    if len(raw) == 4:
+        ip = ipaddress.IPv4Address(raw[::-1])
+    else:  # /proc prints IPv6 as four host-order 32-bit words
+        ip = ipaddress.IPv6Address(b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4)))
+    return str(ip), int(port, 16)
+
+
+def listening_sockets(pid: int) -> list[tuple[str, str, int]]:
+    """``(proto, address, port)`` of every TCP listening or UDP bound socket of ``pid``.
+
+    Read from /proc (no psutil needed): the process's socket inodes from /proc/PID/fd,
+    matched against /proc/PID/net/{tcp,tcp6,udp,udp6}, which describe the process's own
+    network namespace.
+    """
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = []
+    for proto in ("tcp", "tcp6", "udp", "udp6"):
+        with contextlib.suppress(FileNotFoundError):
+            lines = Path(f"/proc/{pid}/net/{proto}").read_text().splitlines()[1:]
+            for line in lines:
+                cols = line.split()
+                local, state, inode = cols[1], cols[3], cols[9]
+                if inode not in inodes:
+                    continue
+                if proto.startswith("tcp") and state != "0A":  # 0A: LISTEN
+                    continue
+                address, port = _decode_address(local)
+                found.append((proto, address, port))
+    return sorted(set(found))
