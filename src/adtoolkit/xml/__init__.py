@@ -1,1 +1,53 @@
-"""TODO"""
+"""Build, check and install ADCore's attributes.xml and HDF5 layout.xml files.
+
+The user-facing, strict package: typed models with notebook-friendly builders
+(:mod:`.models`), ready-made layouts (:mod:`.layouts`), a validator applying the
+IOC's real rules with file:line messages (:mod:`.validator`), safe parsing
+(:mod:`.safe`) and installation on a detector (:mod:`.install`).
+"""
+
+from adtoolkit.xml.layouts import (
+    default_layout,
+    is_detector_setting,
+    nexus_layout,
+    nexus_layout_from_attributes,
+)
+from adtoolkit.xml.models import (
+    Attribute,
+    Attributes,
+    Dataset,
+    Global,
+    Group,
+    HardLink,
+    Layout,
+    LayoutAttribute,
+)
+from adtoolkit.xml.safe import XMLParseError, XMLSecurityError
+from adtoolkit.xml.validator import Problem, ValidationError, check, validate, validate_files
+from adtoolkit.xml.xmlio import XMLStructureError, parse, parse_attributes, parse_layout
+
+__all__ = [
+    "Attribute",
+    "Attributes",
+    "Dataset",
+    "Global",
+    "Group",
+    "HardLink",
+    "Layout",
+    "LayoutAttribute",
+    "Problem",
+    "ValidationError",
+    "XMLParseError",
+    "XMLSecurityError",
+    "XMLStructureError",
+    "check",
+    "default_layout",
+    "is_detector_setting",
+    "nexus_layout",
+    "nexus_layout_from_attributes",
+    "parse",
+    "parse_attributes",
+    "parse_layout",
+    "validate",
+    "validate_files",
+]
