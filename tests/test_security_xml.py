@@ -110,20 +110,18 @@ def _oversize_layout(path: Path, size: int = 2 * 1024 * 1024) -> Path:
 
 @pytest.mark.ioc
 class TestIOC:
-    def _layout(self, ioc, value: str) -> tuple[int, str, float]:
+    def _layout(self, ioc, value: str) -> tuple[int, str]:
         hdf = f"{ioc.prefix}HDF1:"
-        t0 = time.monotonic()
         _put(hdf + "XMLFileName", value)
-        elapsed = time.monotonic() - t0
-        return _get(hdf + "XMLValid_RBV"), str(_get(hdf + "XMLErrorMsg_RBV", True)), elapsed
+        return _get(hdf + "XMLValid_RBV"), str(_get(hdf + "XMLErrorMsg_RBV", True))
 
     def _alive(self, ioc) -> None:
-        valid, msg, _ = self._layout(ioc, "")
+        valid, msg = self._layout(ioc, "")
         assert (valid, msg) == (1, "Default layout selected")
 
     def test_xxe_in_layout_is_refused_and_leaks_nothing(self, ioc, secret):
         path, token = secret
-        valid, msg, _ = self._layout(ioc, layout_xxe(path))
+        valid, msg = self._layout(ioc, layout_xxe(path))
         assert valid == 0
         assert token not in msg
         assert "DTD" in msg or "entit" in msg.lower(), msg
@@ -131,7 +129,7 @@ class TestIOC:
 
     def test_external_dtd_is_not_fetched(self, ioc, trap_listener):
         url, srv = trap_listener
-        valid, msg, _ = self._layout(ioc, layout_external_dtd(url))
+        valid, msg = self._layout(ioc, layout_external_dtd(url))
         assert valid == 0, msg
         assert not _connected(srv), "the IOC fetched the external DTD"
         self._alive(ioc)
@@ -139,14 +137,14 @@ class TestIOC:
     def test_billion_laughs_in_layout_is_refused(self, ioc):
         xml = layout_billion_laughs()
         assert len(xml) < 2048  # fits XMLFileName (CHAR[2048])
-        valid, msg, elapsed = self._layout(ioc, xml)
+        valid, msg = self._layout(ioc, xml)
         assert valid == 0 and msg, msg
         self._alive(ioc)
 
     def test_oversize_layout_file_is_refused(self, ioc):
         path = _oversize_layout(Path(ioc.write_root) / f"big-{secrets.token_hex(3)}.xml")
         try:
-            valid, msg, _ = self._layout(ioc, str(path))
+            valid, msg = self._layout(ioc, str(path))
         finally:
             path.unlink()
         assert valid == 0
@@ -170,3 +168,55 @@ class TestIOC:
         while _get(cam + "ArrayCounter_RBV") <= before:
             assert time.monotonic() < deadline, "cam stopped producing frames"
             time.sleep(0.02)
+
+
+# -- through the library (adtoolkit.xml) ---------------------------------------------------
+
+
+def _library():
+    from adtoolkit.xml import XMLSecurityError, parse, validate_files
+
+    return XMLSecurityError, parse, validate_files
+
+
+@pytest.mark.parametrize("kind", ["layout", "attributes"])
+def test_library_refuses_xxe_without_reading_the_file(secret, kind):
+    XMLSecurityError, parse, _ = _library()
+    path, token = secret
+    xml = layout_xxe(path) if kind == "layout" else attributes_xxe(path)
+    with pytest.raises(XMLSecurityError) as info:
+        parse(xml)
+    assert token not in str(info.value)
+    assert ":2:" in str(info.value)  # file:line of the DOCTYPE/ENTITY
+
+
+def test_library_does_not_fetch_external_dtd(trap_listener):
+    XMLSecurityError, parse, _ = _library()
+    url, srv = trap_listener
+    with pytest.raises(XMLSecurityError, match="external DTD"):
+        parse(layout_external_dtd(url))
+    assert not _connected(srv)
+
+
+def test_library_refuses_billion_laughs():
+    """Refused at the first declaration, before anything expands (a hang would time out)."""
+    XMLSecurityError, parse, _ = _library()
+    with pytest.raises(XMLSecurityError, match="entity declaration 'lol0'"):
+        parse(layout_billion_laughs())
+
+
+def test_library_refuses_oversize_file_before_reading_it(tmp_path):
+    XMLSecurityError, parse, validate_files = _library()
+    path = _oversize_layout(tmp_path / "big.xml")
+    with pytest.raises(XMLSecurityError, match="limit"):
+        parse(path)
+    problems = validate_files([path])
+    assert len(problems) == 1 and "limit" in problems[0].message
+    assert problems[0].filename == str(path)
+
+
+def test_library_refuses_deep_nesting():
+    XMLSecurityError, parse, _ = _library()
+    xml = "<hdf5_layout>" + '<group name="g">' * 5000 + "</group>" * 5000 + "</hdf5_layout>"
+    with pytest.raises(XMLSecurityError, match="nested"):
+        parse(xml)
