@@ -135,5 +135,5 @@ def test_arbitrary_ioc_file_names_raise_clearly_or_map_inside(ioc_file):
     except PathTemplateError as exc:
         assert str(exc)
         return
-    assert Path("/home/bl/data") in result.parents
+    assert Path("/home/bl/data") in (result, *result.parents)
     assert ".." not in result.parts
