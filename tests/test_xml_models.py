@@ -310,3 +310,23 @@ def test_attribute_model_keeps_unknown_xml_attributes():
 def test_values_with_quotes_and_newlines_survive():
     attrs = Attributes().const("c", 'say "hi" <now> & then\nnext line')
     assert parse_attributes(attrs.to_xml()) == attrs
+
+
+def test_constant_builders_check_numbers():
+    with pytest.raises(ValueError, match="not a comma list of int numbers"):
+        Dataset.constant("n", "1,x", "int")
+    with pytest.raises(ValueError, match="not a comma list of float numbers"):
+        LayoutAttribute.constant("f", "abc", "float")
+    assert LayoutAttribute.constant("f", "1.5,2", "float").value == "1.5,2"
+
+
+def test_literal_xml_with_byte_order_mark_is_text_not_a_path():
+    attrs = parse_attributes(
+        '\ufeff<Attributes><Attribute name="a" type="CONST" source="1"/></Attributes>'
+    )
+    assert attrs.names == ["a"]
+
+
+def test_nexus_from_attributes_refuses_a_name_clash_with_the_detector_data():
+    with pytest.raises(ValueError, match="'data' clashes with detector/data"):
+        Layout.nexus(Attributes().param("data", "GAIN", "DOUBLE"))

@@ -85,12 +85,27 @@ def _const_value(value: object, type: str | None) -> tuple[str, str]:
         inferred = "float" if "float" in types else "int"
         return ",".join(v for v, _ in items), type or inferred
     if isinstance(value, bool):
-        return ("1" if value else "0"), type or "int"
-    if isinstance(value, int):
-        return str(value), type or "int"
-    if isinstance(value, float):
-        return repr(value), type or "float"
-    return str(value), type or "string"
+        text, inferred = ("1" if value else "0"), "int"
+    elif isinstance(value, int):
+        text, inferred = str(value), "int"
+    elif isinstance(value, float):
+        text, inferred = repr(value), "float"
+    else:
+        text, inferred = str(value), "string"
+    type = type or inferred
+    if type in ("int", "float"):
+        convert = int if type == "int" else float
+        try:
+            for item in text.split(","):
+                convert(item.strip())
+        except ValueError:
+            raise ValueError(f"value {text!r} is not a comma list of {type} numbers") from None
+    return text, type
+
+
+def _when(when: str | None) -> str | None:
+    """OnFrame is NDFileHDF5's default and not in the XSD, so builders leave it out."""
+    return None if when == "OnFrame" else when
 
 
 # --------------------------------------------------------------------------- attributes
@@ -237,7 +252,7 @@ class LayoutAttribute:
     ) -> LayoutAttribute:
         """The value of NDAttribute ``ndattribute``, written at file open or close."""
         _check_choice("when", when, WHEN_VALUES)
-        return cls(name, "ndattribute", ndattribute=ndattribute, when=when)
+        return cls(name, "ndattribute", ndattribute=ndattribute, when=_when(when))
 
 
 class _HasAttributes:
@@ -279,7 +294,7 @@ class Dataset(_HasAttributes):
     ) -> Dataset:
         """The values of NDAttribute ``ndattribute`` (default: same as ``name``)."""
         _check_choice("when", when, WHEN_VALUES)
-        return cls(name, "ndattribute", ndattribute=ndattribute or name, when=when)
+        return cls(name, "ndattribute", ndattribute=ndattribute or name, when=_when(when))
 
     @classmethod
     def constant(cls, name: str, value: object, type: str | None = None) -> Dataset:

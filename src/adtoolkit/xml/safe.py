@@ -31,6 +31,12 @@ MAX_DEPTH = 200
 class XMLSecurityError(ValueError):
     """The input tried something a configuration file has no reason to do."""
 
+    def __init__(self, filename: str, line: int, message: str):
+        super().__init__(f"{filename}:{line}: {message}")
+        self.filename = filename
+        self.line = line
+        self.message = message
+
 
 class XMLParseError(ValueError):
     """The input is not well-formed XML; carries the file name and line."""
@@ -69,7 +75,7 @@ def _looks_like_text(source: str | bytes | os.PathLike) -> bool:
         return True
     if isinstance(source, os.PathLike):
         return False
-    return source.lstrip().startswith("<")
+    return source.lstrip("\ufeff \t\r\n").startswith("<")
 
 
 def read_source(source: str | bytes | os.PathLike, filename: str | None = None):
@@ -89,11 +95,13 @@ def read_source(source: str | bytes | os.PathLike, filename: str | None = None):
         except OSError as exc:
             raise FileNotFoundError(f"{name}: cannot read XML file: {exc.strerror}") from exc
         if size > MAX_BYTES:
-            raise XMLSecurityError(f"{name}: file is {size} bytes, over the {MAX_BYTES}-byte limit")
+            raise XMLSecurityError(
+                name, 1, f"file is {size} bytes, over the {MAX_BYTES}-byte limit"
+            )
         with open(path, "rb") as fh:
             data = fh.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
-        raise XMLSecurityError(f"{name}: input is over the {MAX_BYTES}-byte limit")
+        raise XMLSecurityError(name, 1, f"input is over the {MAX_BYTES}-byte limit")
     return data, name
 
 
@@ -106,12 +114,12 @@ def parse_document(source: str | bytes | os.PathLike, filename: str | None = Non
     stack: list[Node] = []
     roots: list[Node] = []
 
-    def where() -> str:
-        return f"{name}:{parser.CurrentLineNumber}"
+    def refuse(message: str):
+        raise XMLSecurityError(name, parser.CurrentLineNumber, message)
 
     def start(tag, attrs):
         if len(stack) >= MAX_DEPTH:
-            raise XMLSecurityError(f"{where()}: elements nested deeper than {MAX_DEPTH} levels")
+            refuse(f"elements nested deeper than {MAX_DEPTH} levels")
         # ordered_attributes gives [k1, v1, k2, v2, ...] in document order
         attrib = dict(zip(attrs[0::2], attrs[1::2], strict=True))
         node = Node(tag, attrib, parser.CurrentLineNumber)
@@ -127,27 +135,25 @@ def parse_document(source: str | bytes | os.PathLike, filename: str | None = Non
 
     def doctype(doctype_name, system_id, public_id, has_internal_subset):
         if system_id or public_id:
-            raise XMLSecurityError(
-                f"{where()}: external DTD refused (DOCTYPE {doctype_name} "
+            refuse(
+                f"external DTD refused (DOCTYPE {doctype_name} "
                 f"{'PUBLIC ' + public_id if public_id else 'SYSTEM'} {system_id or ''}); "
                 "XML files are never allowed to load other files or URLs"
             )
 
     def entity_decl(entity_name, is_param, value, base, system_id, public_id, notation):
         if system_id or public_id:
-            raise XMLSecurityError(
-                f"{where()}: external entity {entity_name!r} ({system_id or public_id}) refused: "
+            refuse(
+                f"external entity {entity_name!r} ({system_id or public_id}) refused: "
                 "XML files are never allowed to load other files or URLs (XXE)"
             )
-        raise XMLSecurityError(
-            f"{where()}: entity declaration {entity_name!r} refused: entities are not "
+        refuse(
+            f"entity declaration {entity_name!r} refused: entities are not "
             "allowed in attributes/layout files (entity-expansion bomb protection)"
         )
 
     def external_ref(context, base, system_id, public_id):
-        raise XMLSecurityError(
-            f"{where()}: external entity reference ({system_id or public_id}) refused (XXE)"
-        )
+        refuse(f"external entity reference ({system_id or public_id}) refused (XXE)")
 
     parser.ordered_attributes = True
     parser.StartElementHandler = start

@@ -329,7 +329,18 @@ class _LayoutChecker:
                     root, f"unknown XML attribute {key}= on <hdf5_layout> (ignored)", WARNING
                 )
         taken: dict[str, Node] = {}
+        globals_seen: dict[str, Node] = {}
         for node in root.children:
+            if node.tag == "global" and node.get("name") in globals_seen:
+                first = globals_seen[node.get("name")]
+                self.report(
+                    node,
+                    f"<global name={node.get('name')!r}> again (first at line {first.line}): "
+                    "NDFileHDF5 keeps only this last one",
+                    WARNING,
+                )
+            if node.tag == "global" and node.get("name") is not None:
+                globals_seen.setdefault(node.get("name"), node)
             if node.tag == "group":
                 name = self.check_name(node, taken, "group")
                 if name is not None:
