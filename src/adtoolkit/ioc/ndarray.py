@@ -33,8 +33,7 @@ DATA_TYPES = (
     "Float64",
 )
 NUMPY_DTYPES = tuple(
-    np.dtype(t)
-    for t in ("i1", "u1", "i2", "u2", "i4", "u4", "i8", "u8", "f4", "f8")
+    np.dtype(t) for t in ("i1", "u1", "i2", "u2", "i4", "u4", "i8", "u8", "f4", "f8")
 )
 
 #: NDColorMode_t enum strings (ColorMode / ColorMode_RBV)

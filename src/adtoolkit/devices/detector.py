@@ -1,0 +1,243 @@
+"""The detector: cam + plugins, triggered on AcquireBusy, with a streaming mode.
+
+Triggering.  A trigger writes Acquire=1 and completes when the cam's ``AcquireBusy``
+busy record goes back to Done.  With ``WaitForPlugins=Yes`` (set on stage) ADCore
+clears it only after every plugin has processed every frame, so when the status
+finishes the HDF5 plugin has the frames: no polling of plugin counters, no sleeps, no
+CA reads per point.  ``frames_per_point`` frames are taken per trigger (ImageMode
+Multiple, NumImages=frames_per_point).
+
+Streaming.  ``kickoff`` / ``complete`` / ``collect`` take N frames into one HDF5 file
+with a single Acquire (a fly scan): one event per frame, one datum per frame.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from ophyd import DeviceStatus, Kind
+from ophyd.areadetector.detectors import DetectorBase
+from ophyd.device import Staged
+from ophyd.status import Status
+
+from .errors import ConfigurationError
+from .filestore import HDF5FileStore
+from .staging import FastStaging, StageSigs
+
+__all__ = ["AreaDetector"]
+
+_BUSY = ("Acquiring", 1)
+_DONE = ("Done", 0)
+
+
+class AreaDetector(FastStaging, DetectorBase):
+    """Base detector class; ``make_detector`` adds the cam and plugin components."""
+
+    def __init__(self, *args: Any, frames_per_point: int = 1, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.frames_per_point = frames_per_point  # validated by the property
+        self.image_key = f"{self.name}_image"
+        self._busy_lock = threading.Lock()
+        self._pending: Status | None = None
+        self._seen_busy = False
+        self._busy_cid: int | None = None
+        self._busy_watchers: list = []
+        self._fly: dict | None = None
+        self.trigger_timeout: float | None = None
+        for fp in self.file_plugins():
+            fp.image_key = self.image_key
+
+    # -- configuration ----------------------------------------------------------
+    @property
+    def frames_per_point(self) -> int:
+        return self._fpp
+
+    @frames_per_point.setter
+    def frames_per_point(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigurationError(f"frames_per_point must be an int >= 1, not {value!r}")
+        self._fpp = value
+
+    def file_plugins(self) -> list[HDF5FileStore]:
+        return [
+            getattr(self, a)
+            for a in self._sub_devices
+            if isinstance(getattr(self, a), HDF5FileStore)
+        ]
+
+    def _stage_pairs(self):
+        sigs = StageSigs(self.stage_sigs)
+        n = self._fly["num"] if self._fly else self.frames_per_point
+        sigs.setdefault("cam.acquire", 0)
+        sigs["cam.image_mode"] = "Multiple"
+        sigs["cam.num_images"] = n
+        sigs.setdefault("cam.wait_for_plugins", "Yes")
+        sigs.setdefault("cam.array_callbacks", "Enable")
+        for fp in self.file_plugins():
+            fp.frames_per_point = 1 if self._fly else self.frames_per_point
+            fp.num_capture_value = n if self._fly else 0
+        from .staging import resolve
+
+        return resolve(self, sigs.items())
+
+    # -- AcquireBusy ------------------------------------------------------------
+    def _busy_changed(self, value: Any = None, **kwargs: Any) -> None:
+        with self._busy_lock:
+            if value in _BUSY:
+                self._seen_busy = True
+                watchers, self._busy_watchers = self._busy_watchers, []
+            elif value in _DONE and self._seen_busy:
+                self._seen_busy = False
+                watchers = []
+                st, self._pending = self._pending, None
+                if st is not None and not st.done:
+                    st.set_finished()
+            else:
+                return
+        for st in watchers:
+            if not st.done:
+                st.set_finished()
+
+    def _arm(self, timeout: float | None) -> DeviceStatus:
+        st = DeviceStatus(self, timeout=timeout)
+        with self._busy_lock:
+            if self._pending is not None and not self._pending.done:
+                raise RuntimeError(f"{self.name}: trigger while an acquisition is running")
+            self._pending = st
+            self._seen_busy = False
+        return st
+
+    def _acquisition_timeout(self, n_frames: int) -> float:
+        cam = self.cam
+        period = max(
+            float(cam.acquire_time.get(use_monitor=False)),
+            float(cam.acquire_period.get(use_monitor=False)),
+        )
+        return 10.0 + 2.0 * n_frames * period
+
+    def stage(self) -> list[object]:
+        staged = super().stage()
+        try:
+            n = self._fly["num"] if self._fly else self.frames_per_point
+            self.trigger_timeout = self._acquisition_timeout(n)
+            self._busy_cid = self.cam.acquire_busy.subscribe(self._busy_changed, run=False)
+        except BaseException:
+            self.unstage()
+            raise
+        return staged
+
+    def unstage(self) -> list[object]:
+        if self._busy_cid is not None:
+            self.cam.acquire_busy.unsubscribe(self._busy_cid)
+            self._busy_cid = None
+        with self._busy_lock:
+            st, self._pending = self._pending, None
+        try:
+            if st is not None and not st.done:
+                # an aborted acquisition: stop the cam before restoring settings
+                self.cam.acquire.put(0, use_complete=False)
+                st.set_exception(RuntimeError(f"{self.name} unstaged during acquisition"))
+        finally:
+            result = super().unstage()
+        return result
+
+    # -- step scans ---------------------------------------------------------------
+    def trigger(self) -> DeviceStatus:
+        if self._staged != Staged.yes:
+            raise RuntimeError(f"{self.name} is not staged; stage it before triggering")
+        st = self._arm(self.trigger_timeout)
+        self.cam.acquire.put(1, use_complete=False)
+        self.generate_datum(self.image_key, time.time(), {})
+        return st
+
+    def generate_datum(self, key: str, timestamp: float, datum_kwargs: dict | None = None):
+        for fp in self.file_plugins():
+            fp.generate_datum(key, timestamp, datum_kwargs or {})
+
+    def collect_asset_docs(self):
+        if self._fly is not None:
+            self._fly_datums()
+        for fp in self.file_plugins():
+            yield from fp.collect_asset_docs()
+
+    def stop(self, *, success: bool = False) -> None:
+        with self._busy_lock:
+            pending = self._pending is not None and not self._pending.done
+        if pending or self._fly:
+            self.cam.acquire.put(0, use_complete=False)
+        super().stop(success=success)
+
+    # -- streaming (fly) ------------------------------------------------------------
+    def kickoff(self, num_frames: int | None = None) -> Status:
+        """Stage in streaming mode and start ``num_frames`` frames into one file.
+
+        ``num_frames`` defaults to ``self.stream_frames``.  The returned status
+        finishes when the cam reports it is acquiring.
+        """
+        n = num_frames if num_frames is not None else getattr(self, "stream_frames", None)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigurationError(
+                f"{self.name}: number of frames to stream must be an int >= 1, not {n!r}"
+            )
+        if self._staged != Staged.no:
+            raise RuntimeError(f"{self.name}: kickoff needs an unstaged detector")
+        self._fly = {"num": n, "t0": None, "collected": False}
+        try:
+            self.stage()
+        except BaseException:
+            self._fly = None
+            raise
+        started = DeviceStatus(self, timeout=10.0)
+        with self._busy_lock:
+            self._busy_watchers.append(started)
+        self._fly["done"] = self._arm(self.trigger_timeout)
+        self._fly["t0"] = time.time()
+        self.cam.acquire.put(1, use_complete=False)
+        return started
+
+    def complete(self) -> Status:
+        if not self._fly:
+            raise RuntimeError(f"{self.name}: complete() without kickoff()")
+        return self._fly["done"]
+
+    def describe_collect(self) -> dict:
+        fp = self.file_plugins()[0]
+        return {self.name: {self.image_key: fp.data_key()}}
+
+    def _fly_datums(self) -> None:
+        if self._fly is None or self._fly.get("datums"):
+            return
+        fp = self.file_plugins()[0]
+        t0, n = self._fly["t0"], self._fly["num"]
+        t1 = time.time()
+        step = (t1 - t0) / n
+        self._fly["datums"] = [
+            (fp.generate_datum(self.image_key, t0 + (i + 1) * step, {}), t0 + (i + 1) * step)
+            for i in range(n)
+        ]
+
+    def collect(self):
+        """One event per frame, then unstage (which closes the file)."""
+        if not self._fly:
+            raise RuntimeError(f"{self.name}: collect() without kickoff()")
+        try:
+            self._fly_datums()
+            for datum_id, ts in self._fly["datums"]:
+                yield {
+                    "time": ts,
+                    "data": {self.image_key: datum_id},
+                    "timestamps": {self.image_key: ts},
+                }
+        finally:
+            self._fly = None
+            self.unstage()
+
+
+def _image_in_read(det: AreaDetector) -> None:
+    """Kinds so that read() has only the image (plus whatever the user adds)."""
+    det.cam.kind = Kind.config
+    for fp in det.file_plugins():
+        fp.kind = Kind.normal
+        fp.read_attrs = []

@@ -1,0 +1,273 @@
+"""HDF5 plugin that writes one file per run and tells bluesky where the frames are.
+
+Per stage (one run) the plugin is put in Stream mode with capture on; every trigger
+appends ``frames_per_point`` frames to the same file, and every ``generate_datum``
+emits one datum pointing at that slice.  Resource and datum documents use the
+``AD_HDF5`` spec, so ``area_detector_handlers`` reads them back through databroker.
+
+File names are either ophyd style (a random UUID-derived FileName, FileNumber 0) or
+EPICS-driven (FileName and FileNumber as set in the IOC, auto-incremented, as apstools
+does).  The name is computed from what we write, not from ``FileNumber_RBV - 1``, so it
+is right with LazyOpen too (ophyd computes ``name_-000001.h5`` there).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from pathlib import PurePosixPath, PureWindowsPath
+from typing import Any, Literal
+
+from ophyd import Signal
+
+from ..paths import PathTemplates, RenderedPaths
+from .errors import ConfigurationError, FilePathError, StagingError
+from .plugins import HDF5Plugin
+from .priming import FrameSpec, expected_frame, needs_priming, prime
+from .staging import StageSigs, put_wait_readback, resolve, wait_for
+
+__all__ = ["HDF5FileStore", "DEFAULT_FILE_TEMPLATE"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FILE_TEMPLATE = "%s%s_%6.6d.h5"
+Naming = Literal["uuid", "epics"]
+
+
+def _check_file_template(template: str) -> None:
+    if not isinstance(template, str):
+        raise ConfigurationError(f"file_template must be a str, not {template!r}")
+    try:
+        template % ("/p/", "n", 1)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(
+            f"file_template {template!r} is not a C-style template taking (path, name, "
+            f"number), e.g. {DEFAULT_FILE_TEMPLATE!r}: {exc}"
+        ) from None
+    if not template.startswith("%s%s"):
+        raise ConfigurationError(
+            f"file_template {template!r} must start with '%s%s' (directory, then name)"
+        )
+
+
+class HDF5FileStore(HDF5Plugin):
+    """NDFileHDF5 plugin + bluesky asset documents (resource/datum, ``AD_HDF5``).
+
+    Configure with :meth:`configure_files` (``make_detector`` does it).
+    """
+
+    filestore_spec = "AD_HDF5"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.paths: PathTemplates | None = None
+        self.naming: Naming = "uuid"
+        self.use_lazy_open = False
+        self.file_template_str = DEFAULT_FILE_TEMPLATE
+        self.frames_per_point = 1
+        self.num_capture_value = 0  # 0: unlimited, until unstage
+        self.image_key: str | None = None
+        self._asset_docs: deque = deque()
+        self._resource_uid: str | None = None
+        self._datum_counter: Iterator[int] = itertools.count()
+        self._last_reading: dict | None = None
+        self._rendered: RenderedPaths | None = None
+        self._frame: FrameSpec | None = None
+        self.ioc_file_name: str | None = None
+        self._file_sigs_cache: StageSigs = StageSigs()
+        self.read_file_name: str | None = None
+        # ophyd added enable/blocking_callbacks/cam.array_callbacks; keep them.
+
+    # -- configuration ----------------------------------------------------------
+    def configure_files(
+        self,
+        paths: PathTemplates,
+        *,
+        naming: Naming = "uuid",
+        lazy_open: bool = False,
+        file_template: str = DEFAULT_FILE_TEMPLATE,
+    ) -> None:
+        """Validate and store the file settings (nothing is sent to the IOC here)."""
+        if not isinstance(paths, PathTemplates):
+            raise ConfigurationError(f"paths must be a PathTemplates, not {paths!r}")
+        if naming not in ("uuid", "epics"):
+            raise ConfigurationError(f"naming must be 'uuid' or 'epics', not {naming!r}")
+        if not isinstance(lazy_open, bool):
+            raise ConfigurationError(f"lazy_open must be True or False, not {lazy_open!r}")
+        _check_file_template(file_template)
+        self.paths, self.naming, self.use_lazy_open = paths, naming, lazy_open
+        self.file_template_str = file_template
+
+    # -- staging ----------------------------------------------------------------
+    def _file_sigs(self) -> StageSigs:
+        if self.paths is None:
+            raise ConfigurationError(
+                f"{self.name}: no write path configured (make_detector(write_path=...) or "
+                "configure_files())"
+            )
+        self._rendered = self.paths.render()
+        tail = len(PurePosixPath(self._rendered.write_dir).parts) - len(
+            PurePosixPath(self.paths.write_root).parts
+        )
+        if self.paths.semantics == "windows":
+            tail = len(PureWindowsPath(self._rendered.write_dir).parts) - len(
+                PureWindowsPath(self.paths.write_root).parts
+            )
+        sigs = StageSigs(self.stage_sigs)
+        sigs["create_directory"] = -max(1, tail)
+        sigs["file_path"] = self._rendered.write_dir
+        if self.naming == "uuid":
+            sigs["file_name"] = "-".join(str(uuid.uuid4()).split("-")[:-1])
+            sigs["file_number"] = 0
+        sigs["auto_increment"] = "Yes"
+        sigs["file_template"] = self.file_template_str
+        sigs["auto_save"] = "Yes"
+        sigs["file_write_mode"] = "Stream"
+        sigs["num_capture"] = int(self.num_capture_value)
+        sigs["lazy_open"] = "Yes" if self.use_lazy_open else "No"
+        sigs["capture"] = 1
+        return sigs
+
+    def _stage_pairs(self) -> list[tuple[Signal, Any]]:
+        self._file_sigs_cache = self._file_sigs()
+        return resolve(self, self._file_sigs_cache.items())
+
+    def _check_file_path(self) -> None:
+        assert self._rendered is not None and self.paths is not None
+        want = self._rendered.write_dir
+        pure = PureWindowsPath if self.paths.semantics == "windows" else PurePosixPath
+        try:
+            wait_for(
+                lambda: pure(self.file_path.get(use_monitor=False) or "") == pure(want),
+                self.stage_timeout,
+                f"{getattr(self.file_path, 'pvname', self.file_path.name)} to read back {want!r}",
+            )
+        except TimeoutError as exc:
+            raise StagingError(str(exc)) from None
+        if self.file_path_exists.get(use_monitor=False) in (0, "No"):
+            raise FilePathError(
+                f"{self.prefix}FilePathExists_RBV is No: the IOC cannot write to "
+                f"{want!r} (workstation path {self._rendered.read_dir!r}, mapping "
+                f"{self.paths.describe_mapping()}). Create the directory or check the "
+                "mount on the IOC host."
+            )
+
+    def _stage_checks(self) -> dict[str, Callable[[], None]]:
+        return {"file_path": self._check_file_path}
+
+    def _before_stage(self) -> None:
+        cam = self.parent.cam
+        # a capture left running (e.g. by a crashed session) would keep the old file
+        if self.capture.get(use_monitor=False) not in (0, "Done"):
+            put_wait_readback(self.capture, 0, self.stage_timeout)
+        if not self.use_lazy_open and needs_priming(cam, self):
+            logger.info("priming %s", self.name)
+            prime(cam, self, timeout=self.stage_timeout)
+        self._frame = expected_frame(cam)
+
+    def stage(self) -> list[object]:
+        self._asset_docs.clear()
+        self._datum_counter = itertools.count()
+        self._last_reading = None
+        if self.naming == "epics":
+            # FileName and FileNumber come from EPICS; the number is used at open time
+            self._epics_name = self.file_name.get(use_monitor=False)
+            self._epics_number = int(self.file_number.get(use_monitor=False))
+        staged = super().stage()
+        try:
+            self._after_capture()
+        except BaseException:
+            self.unstage()
+            raise
+        return staged
+
+    def _expected_ioc_file(self) -> str:
+        assert self._rendered is not None
+        sigs = self._file_sigs_cache
+        name = sigs.get("file_name", getattr(self, "_epics_name", ""))
+        number = sigs.get("file_number", getattr(self, "_epics_number", 0))
+        return self.file_template_str % (self._rendered.write_dir, name, number)
+
+    def _after_capture(self) -> None:
+        assert self.paths is not None
+        expected = self._expected_ioc_file()
+        if not self.use_lazy_open:
+            full = self.full_file_name.get(use_monitor=False)
+            pure = PureWindowsPath if self.paths.semantics == "windows" else PurePosixPath
+            if full and pure(full) != pure(expected):
+                raise StagingError(
+                    f"{self.prefix}FullFileName_RBV is {full!r} but the settings written "
+                    f"give {expected!r}; refusing to record a wrong file name"
+                )
+        self.ioc_file_name = expected
+        read_path = self.paths.to_read_path(expected)
+        self.read_file_name = str(read_path)
+        self._make_resource(read_path)
+
+    # -- documents --------------------------------------------------------------
+    def _make_resource(self, read_path) -> None:
+        assert self.paths is not None
+        root = self.paths.read_root
+        rel = PurePosixPath(read_path).relative_to(PurePosixPath(root))
+        self._resource_uid = str(uuid.uuid4())
+        resource = {
+            "spec": self.filestore_spec,
+            "root": root,
+            "resource_path": str(rel),
+            "resource_kwargs": {"frame_per_point": int(self.frames_per_point)},
+            "path_semantics": "posix",
+            "uid": self._resource_uid,
+        }
+        self._asset_docs.append(("resource", resource))
+
+    def generate_datum(self, key: str, timestamp: float, datum_kwargs: dict | None = None) -> str:
+        """One datum per trigger: frames ``[i*fpp, (i+1)*fpp)`` of the file."""
+        if self._resource_uid is None:
+            raise RuntimeError(f"{self.name}: generate_datum before stage")
+        i = next(self._datum_counter)
+        kwargs = {"point_number": i}
+        kwargs.update(datum_kwargs or {})
+        datum_id = f"{self._resource_uid}/{i}"
+        self._asset_docs.append(
+            (
+                "datum",
+                {"resource": self._resource_uid, "datum_id": datum_id, "datum_kwargs": kwargs},
+            )
+        )
+        self._last_reading = {"value": datum_id, "timestamp": timestamp}
+        self.image_key = key
+        return datum_id
+
+    def collect_asset_docs(self):
+        while self._asset_docs:
+            yield self._asset_docs.popleft()
+
+    def data_key(self) -> dict:
+        """Descriptor entry of the image: (frames_per_point, Y, X[, 3])."""
+        frame = self._frame or expected_frame(self.parent.cam)
+        return {
+            "shape": [int(self.frames_per_point), *frame.shape],
+            "source": f"PV:{self.prefix}",
+            "dtype": "array",
+            "dtype_numpy": frame.numpy_dtype,
+            "external": "FILESTORE:",
+        }
+
+    def read(self):
+        out = super().read()
+        if self.image_key is not None and self._last_reading is not None:
+            out[self.image_key] = dict(self._last_reading)
+        return out
+
+    def describe(self):
+        out = super().describe()
+        if self.image_key is not None:
+            out[self.image_key] = self.data_key()
+        return out
+
+    def _after_unstage(self) -> None:
+        self._resource_uid = None
+        self._last_reading = None

@@ -1,0 +1,65 @@
+"""Plugin classes for the plugins the simulated (and a real) ADCore IOC serves.
+
+Each class is ophyd's V34 class for that plugin plus :class:`FastStaging` (ordered
+stage_sigs, put-completion writes, complete restore).  Records that ADCore removed are
+already dropped by ophyd's V33+ classes (PoolMaxBuffers).  The HDF5 plugin that writes
+files for bluesky lives in :mod:`adtoolkit.devices.filestore`.
+"""
+
+from __future__ import annotations
+
+from ophyd.areadetector import plugins as ophyd_plugins
+
+from .staging import FastStaging
+
+__all__ = [
+    "ImagePlugin",
+    "StatsPlugin",
+    "ROIPlugin",
+    "TIFFPlugin",
+    "JPEGPlugin",
+    "HDF5Plugin",
+    "PLUGIN_TYPES",
+]
+
+
+class ImagePlugin(FastStaging, ophyd_plugins.ImagePlugin_V34):
+    """NDPluginStdArrays (``image1:``): the frame as a CA waveform (ArrayData)."""
+
+
+class StatsPlugin(FastStaging, ophyd_plugins.StatsPlugin_V34):
+    """NDPluginStats (``Stats1:``)."""
+
+
+class ROIPlugin(FastStaging, ophyd_plugins.ROIPlugin_V34):
+    """NDPluginROI (``ROI1:``)."""
+
+
+class TIFFPlugin(FastStaging, ophyd_plugins.TIFFPlugin_V34):
+    """NDFileTIFF (``TIFF1:``)."""
+
+
+class JPEGPlugin(FastStaging, ophyd_plugins.JPEGPlugin_V34):
+    """NDFileJPEG (``JPEG1:``)."""
+
+
+class HDF5Plugin(FastStaging, ophyd_plugins.HDF5Plugin_V34):
+    """NDFileHDF5 (``HDF1:``) without bluesky file bookkeeping.
+
+    ophyd's ``HDF5Plugin.stage`` refuses an unprimed plugin; the file-store subclass
+    primes instead, so that check is not inherited here.
+    """
+
+    def stage(self):  # noqa: D102 - skip ophyd's UnprimedPlugin check
+        return FastStaging.stage(self)
+
+
+#: PluginType_RBV prefix of each class, used to check that a suffix is what it claims
+PLUGIN_TYPES = {
+    ImagePlugin: "NDPluginStdArrays",
+    StatsPlugin: "NDPluginStats",
+    ROIPlugin: "NDPluginROI",
+    TIFFPlugin: "NDFileTIFF",
+    JPEGPlugin: "NDFileJPEG",
+    HDF5Plugin: "NDFileHDF5",
+}

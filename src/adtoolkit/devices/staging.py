@@ -1,0 +1,363 @@
+"""Staging that is right by construction.
+
+Two problems with plain ophyd staging motivate this module:
+
+* Order.  ``stage_sigs`` is applied in insertion order, so ``create_directory`` added
+  after ``file_path`` never creates anything (ophyd issue 1027: ADCore creates
+  directories only while FilePath is written), and ``capture`` must be the very last
+  setting (it opens the file with everything else already in place).  Users add
+  stage_sigs in any order; :class:`StageSigs` iterates in the order that works.
+* Restoring.  ``Device.unstage`` stops at the first failing ``set`` and leaves the
+  remaining settings changed.  :func:`restore` tries every setting and then reports all
+  failures together.
+
+Settings are written with CA put-completion (one round trip) instead of ophyd's
+``set().wait()``, which polls the readback; busy records (``capture``) are the
+exception: their put completes only when the operation ends, so for them we wait for
+the readback to reach the requested value.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from numbers import Integral, Real
+from typing import Any
+
+from ophyd import Device, Signal
+from ophyd.signal import EpicsSignalBase
+
+from .errors import ConfigurationError, StagingError
+
+__all__ = [
+    "StageSigs",
+    "FastStaging",
+    "apply_settings",
+    "restore",
+    "put_wait",
+    "put_wait_readback",
+    "validate_value",
+    "stage_rank",
+]
+
+#: attribute name -> rank; unlisted names keep the user's order at rank 50.
+_RANKS = {
+    "create_directory": 0,  # before file_path: ADCore creates directories on FilePath write
+    "file_path": 1,
+    "capture": 100,  # always last: opens the file with every other setting in place
+}
+
+#: busy-record settings whose put completes only when the operation ends
+READBACK_WAIT = frozenset({"capture", "acquire"})
+
+#: written even when the IOC already has the value: FilePath writes are what make ADCore
+#: check (and create) the directory
+ALWAYS_WRITE = frozenset({"file_path", "capture"})
+
+
+def _key_name(key: Any) -> str:
+    if isinstance(key, str):
+        return key.rsplit(".", 1)[-1]
+    return getattr(key, "attr_name", None) or getattr(key, "name", "")
+
+
+def stage_rank(key: Any) -> int:
+    """Position class of a stage_sigs key (string attribute path or Signal)."""
+    return _RANKS.get(_key_name(key), 50)
+
+
+class StageSigs(OrderedDict):
+    """An ordered ``stage_sigs`` mapping that always iterates in a working order.
+
+    ``create_directory`` comes first, ``file_path`` second, ``capture`` last; all other
+    keys keep the order in which they were added.  Because the order is enforced on
+    every iteration, it holds however and whenever keys are added (``update``,
+    item assignment, ``move_to_end``...).
+    """
+
+    def _ordered_keys(self) -> list:
+        keys = list(OrderedDict.__iter__(self))
+        return sorted(keys, key=stage_rank)  # sorted() is stable
+
+    def __iter__(self) -> Iterator:
+        return iter(self._ordered_keys())
+
+    def keys(self):  # type: ignore[override]
+        return self._ordered_keys()
+
+    def items(self):  # type: ignore[override]
+        return [(k, OrderedDict.__getitem__(self, k)) for k in self._ordered_keys()]
+
+    def values(self):  # type: ignore[override]
+        return [OrderedDict.__getitem__(self, k) for k in self._ordered_keys()]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.items()!r})"
+
+
+def _pvname(sig: Signal) -> str:
+    return getattr(sig, "setpoint_pvname", None) or getattr(sig, "pvname", None) or sig.name
+
+
+def _enum_strs(sig: Signal) -> tuple:
+    strs = getattr(sig, "enum_strs", None)
+    if not strs:
+        strs = (getattr(sig, "metadata", {}) or {}).get("enum_strs")
+    return tuple(strs or ())
+
+
+def validate_value(sig: Signal, value: Any) -> Any:
+    """Check ``value`` against the PV's type and enum strings; raise ConfigurationError.
+
+    Runs before anything is written, so a wrong value never leaves the IOC half
+    configured.  Needs the signal connected (for the metadata).
+    """
+    pv = _pvname(sig)
+    enum_strs = _enum_strs(sig)
+    if enum_strs:
+        if isinstance(value, str):
+            if value not in enum_strs:
+                raise ConfigurationError(
+                    f"{pv}: {value!r} is not one of its states {list(enum_strs)}"
+                )
+        elif isinstance(value, Integral) and not isinstance(value, bool):
+            if not 0 <= int(value) < len(enum_strs):
+                raise ConfigurationError(
+                    f"{pv}: state number {value} out of range 0..{len(enum_strs) - 1} "
+                    f"({list(enum_strs)})"
+                )
+        elif isinstance(value, bool):
+            pass
+        else:
+            raise ConfigurationError(
+                f"{pv}: expected one of {list(enum_strs)} or its index, got "
+                f"{type(value).__name__} {value!r}"
+            )
+        return value
+    if getattr(sig, "_string", False) or isinstance(sig.get(use_monitor=True), str):
+        if not isinstance(value, str):
+            raise ConfigurationError(
+                f"{pv}: expected a string, got {type(value).__name__} {value!r}"
+            )
+        return value
+    if isinstance(value, str) or not isinstance(value, Real):
+        raise ConfigurationError(f"{pv}: expected a number, got {type(value).__name__} {value!r}")
+    return value
+
+
+def put_wait(sig: Signal, value: Any, timeout: float) -> None:
+    """Write with CA put-completion and wait for the completion (one round trip).
+
+    Soft signals (no CA, e.g. ophyd's fake devices in unit tests) are simply set.
+    """
+    if not isinstance(sig, EpicsSignalBase):
+        sig.set(value).wait(timeout)
+        return
+    done = threading.Event()
+    sig.put(value, use_complete=True, callback=lambda *a, **k: done.set(), timeout=timeout)
+    if not done.wait(timeout):
+        raise TimeoutError(
+            f"writing {value!r} to {_pvname(sig)} did not complete within {timeout:g} s"
+        )
+
+
+def _same(sig: Signal, current: Any, value: Any) -> bool:
+    if current == value:
+        return True
+    enum_strs = _enum_strs(sig)
+    if enum_strs and isinstance(value, str) and isinstance(current, Integral):
+        return 0 <= current < len(enum_strs) and enum_strs[current] == value
+    if enum_strs and isinstance(current, str) and isinstance(value, Integral):
+        return 0 <= value < len(enum_strs) and enum_strs[value] == current
+    return False
+
+
+def put_wait_readback(sig: Signal, value: Any, timeout: float) -> None:
+    """Write without put-completion and wait (on a monitor) until the readback equals it.
+
+    For busy records, whose put completes only when the operation they start ends.
+    """
+    if not isinstance(sig, EpicsSignalBase):
+        sig.set(value).wait(timeout)
+        return
+    reached = threading.Event()
+
+    def cb(value: Any = None, **kwargs: Any) -> None:
+        if _same(sig, value, target):
+            reached.set()
+
+    target = value
+    cid = sig.subscribe(cb, run=False)
+    try:
+        sig.put(value, use_complete=False)
+        if _same(sig, sig.get(use_monitor=False), value):
+            return
+        if not reached.wait(timeout):
+            raise TimeoutError(
+                f"{_pvname(sig)} was set to {value!r} but its readback {sig.pvname} "
+                f"shows {sig.get(use_monitor=False)!r} after {timeout:g} s"
+            )
+    finally:
+        sig.unsubscribe(cid)
+
+
+def resolve(device: Device, stage_sigs: Iterable[tuple[Any, Any]]) -> list[tuple[Signal, Any]]:
+    out = []
+    for key, value in stage_sigs:
+        sig = getattr(device, key) if isinstance(key, str) else key
+        out.append((sig, value))
+    return out
+
+
+def apply_settings(
+    pairs: list[tuple[Signal, Any]],
+    timeout: float,
+    checks: dict[str, Callable[[], None]] | None = None,
+) -> list[tuple[Signal, Any]]:
+    """Validate all values, read the originals, then write in order.
+
+    Returns the ``(signal, original)`` pairs applied.  If a write or a check fails,
+    everything already applied is restored before the exception propagates.
+    ``checks`` maps an attribute name to a callable run right after that setting.
+    """
+    checks = checks or {}
+    for sig, value in pairs:
+        validate_value(sig, value)
+    originals = [(sig, sig.get(use_monitor=False)) for sig, _ in pairs]
+    applied: list[tuple[Signal, Any]] = []
+    try:
+        for (sig, value), (_, original) in zip(pairs, originals, strict=True):
+            name = _key_name(sig)
+            if name not in ALWAYS_WRITE and _same(sig, original, value):
+                # already right: no write, nothing to restore (saves a round trip each)
+                check = checks.get(name)
+                if check is not None:
+                    check()
+                continue
+            if name in READBACK_WAIT:
+                put_wait_readback(sig, value, timeout)
+            else:
+                put_wait(sig, value, timeout)
+            applied.append((sig, original))
+            check = checks.get(name)
+            if check is not None:
+                check()
+    except BaseException:
+        try:
+            restore(applied, timeout)
+        except StagingError:
+            pass  # the original error is the one to report
+        raise
+    return applied
+
+
+def restore(applied: list[tuple[Signal, Any]], timeout: float) -> None:
+    """Restore settings in reverse order; try every one, then report all failures."""
+    errors = []
+    for sig, original in reversed(applied):
+        try:
+            if _key_name(sig) in READBACK_WAIT:
+                put_wait_readback(sig, original, timeout)
+            else:
+                put_wait(sig, original, timeout)
+        except Exception as exc:  # noqa: BLE001 - collected and re-raised below
+            errors.append(f"{_pvname(sig)} <- {original!r}: {exc}")
+    if errors:
+        raise StagingError("could not restore: " + "; ".join(errors))
+
+
+class FastStaging(Device):
+    """Device mixin: ordered stage_sigs, put-completion writes, complete restore.
+
+    Subclasses may override :meth:`_stage_pairs` (the settings for this stage, computed
+    at stage time) and :meth:`_stage_checks`.
+    """
+
+    stage_timeout: float = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stage_sigs = StageSigs(self.stage_sigs)
+        self._applied: list[tuple[Signal, Any]] = []
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # keep the ordering guarantee even if someone assigns a plain dict
+        if name == "stage_sigs" and not isinstance(value, StageSigs):
+            value = StageSigs(value)
+        super().__setattr__(name, value)
+
+    def _stage_pairs(self) -> list[tuple[Signal, Any]]:
+        return resolve(self, StageSigs(self.stage_sigs).items())
+
+    def _stage_checks(self) -> dict[str, Callable[[], None]]:
+        return {}
+
+    def _before_stage(self) -> None:
+        """Hook run before any setting is written (e.g. priming)."""
+
+    def stage(self) -> list[object]:
+        from ophyd.device import RedundantStaging, Staged
+
+        if self._staged != Staged.no:
+            raise RedundantStaging(f"{self.name} is already (partially) staged; unstage first")
+        self._staged = Staged.partially
+        staged = []
+        try:
+            pairs = self._stage_pairs()
+            self._before_stage()
+            self._applied = apply_settings(pairs, self.stage_timeout, self._stage_checks())
+            staged.append(self)
+            for attr in self._sub_devices:
+                dev = getattr(self, attr)
+                if hasattr(dev, "stage"):
+                    staged.extend(dev.stage() or [dev])
+        except BaseException:
+            try:
+                self.unstage()
+            except StagingError:
+                pass
+            raise
+        self._staged = Staged.yes
+        return staged
+
+    def unstage(self) -> list[object]:
+        from ophyd.device import Staged
+
+        self._staged = Staged.partially
+        errors = []
+        unstaged = []
+        for attr in self._sub_devices[::-1]:
+            dev = getattr(self, attr)
+            if hasattr(dev, "unstage"):
+                try:
+                    unstaged.extend(dev.unstage() or [dev])
+                except Exception as exc:  # noqa: BLE001 - every child gets its chance
+                    errors.append(str(exc))
+        try:
+            applied, self._applied = self._applied, []
+            restore(applied, self.stage_timeout)
+        except StagingError as exc:
+            errors.append(str(exc))
+        try:
+            self._after_unstage()
+        except Exception as exc:  # noqa: BLE001
+            errors.append(str(exc))
+        self._staged = Staged.no
+        unstaged.append(self)
+        if errors:
+            raise StagingError(f"{self.name}: unstage incomplete: " + " | ".join(errors))
+        return unstaged
+
+    def _after_unstage(self) -> None:
+        """Hook run after the settings are restored."""
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str, poll: float = 0.001) -> None:
+    """Poll ``predicate`` until true; TimeoutError naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(poll)
