@@ -481,3 +481,52 @@ def listening_sockets(pid: int) -> list[tuple[str, str, int]]:
                 address, port = _decode_address(local)
                 found.append((proto, address, port))
     return sorted(set(found))
+
+
+# -- Channel Access and process helpers for the reliability tests -----------------------------
+# (pyepics is imported lazily: the client CA environment must be set before its context.)
+
+CA_TIMEOUT = 10.0
+
+
+def ca_put(pv: str, value, wait: bool = True, timeout: float = CA_TIMEOUT) -> None:
+    """caput that raises, naming the PV, when the put fails or times out."""
+    import epics
+
+    ok = epics.caput(pv, value, wait=wait, timeout=timeout, connection_timeout=timeout)
+    if ok != 1:
+        raise AssertionError(f"caput {pv} = {value!r} failed ({ok})")
+
+
+def ca_get(pv: str, as_string: bool = False, timeout: float = CA_TIMEOUT):
+    """caget that raises, naming the PV, when it does not answer."""
+    import epics
+
+    value = epics.caget(pv, as_string=as_string, timeout=timeout, connection_timeout=timeout)
+    if value is None:
+        raise AssertionError(f"caget {pv}: no answer within {timeout} s")
+    return value
+
+
+def wait_pv(pv: str, predicate, timeout: float = CA_TIMEOUT, as_string: bool = False):
+    """Poll ``pv`` until ``predicate(value)``; raise with the last value on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = ca_get(pv, as_string=as_string)
+        if predicate(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{pv} = {value!r}: condition not met within {timeout} s")
+        time.sleep(0.02)
+
+
+def open_files(pid: int, under: os.PathLike | str) -> list[str]:
+    """Files below ``under`` that process ``pid`` holds open (from /proc/PID/fd)."""
+    root = os.path.realpath(under)
+    found = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith(root + os.sep):
+                found.append(target)
+    return sorted(found)
