@@ -44,7 +44,7 @@ def _setpoints(det) -> list[str]:
     names = set()
     for _, sig in det.walk_signals(include_lazy=True):
         pv = getattr(sig, "setpoint_pvname", None)
-        if pv and not pv.split(":")[-1] in MOVED_BY_IOC:
+        if pv and pv.split(":")[-1] not in MOVED_BY_IOC:
             names.add(pv)
     return sorted(names)
 
