@@ -1,0 +1,124 @@
+"""``adtoolkit ioc``: run the simulated ADSimDetector IOC in the foreground.
+
+Stops cleanly on Ctrl-C or SIGTERM.  Binds to loopback unless ``--interfaces``
+(or EPICS_CAS_INTF_ADDR_LIST) says otherwise; the UDP/TCP port comes from
+``--port``, EPICS_CAS_SERVER_PORT or EPICS_CA_SERVER_PORT (default 5064), so
+several IOCs can run side by side.  Once every PV is served it prints one line,
+``adtoolkit-ioc ready prefix=ad: port=5064``, which launchers wait for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+READY = "adtoolkit-ioc ready"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prefix", default=None, help="PV prefix (default: the instance's, ad:)")
+    parser.add_argument(
+        "--instance",
+        default=None,
+        metavar="PATH",
+        help="instance definition (TOML file or directory with instance.toml, e.g. iocs/adsim)",
+    )
+    parser.add_argument(
+        "--write-root",
+        default=None,
+        metavar="DIR",
+        help="file plugins may only write below DIR (default: anywhere)",
+    )
+    parser.add_argument(
+        "--interfaces",
+        nargs="+",
+        default=None,
+        metavar="ADDR",
+        help="interfaces to serve on (default: EPICS_CAS_INTF_ADDR_LIST or 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="CA server port (default: EPICS_CAS_SERVER_PORT / EPICS_CA_SERVER_PORT / 5064)",
+    )
+    parser.add_argument("--list-pvs", action="store_true", help="print every PV name and exit")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log caproto server activity")
+
+
+def _server_port(args: argparse.Namespace) -> int:
+    if args.port is not None:
+        return args.port
+    for name in ("EPICS_CAS_SERVER_PORT", "EPICS_CA_SERVER_PORT"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            try:
+                return int(value)
+            except ValueError:
+                raise SystemExit(f"adtoolkit ioc: {name}={value!r} is not a port number") from None
+    return 5064
+
+
+def _interfaces(args: argparse.Namespace) -> list[str]:
+    if args.interfaces:
+        return list(args.interfaces)
+    env = os.environ.get("EPICS_CAS_INTF_ADDR_LIST", "").split()
+    return env or ["127.0.0.1"]
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    import signal
+
+    from adtoolkit.ioc.server import SimDetectorIOC, load_instance
+
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s: %(message)s",
+    )
+    if not args.verbose:
+        logging.getLogger("caproto").setLevel(logging.ERROR)
+    try:
+        instance = load_instance(args.instance)
+    except (OSError, ValueError) as exc:
+        print(f"adtoolkit ioc: cannot load instance {args.instance}: {exc}", file=sys.stderr)
+        return 2
+    if args.write_root is not None and not os.path.isdir(args.write_root):
+        print(f"adtoolkit ioc: --write-root {args.write_root}: no such directory", file=sys.stderr)
+        return 2
+    ioc = SimDetectorIOC(prefix=args.prefix, instance=instance, write_root=args.write_root)
+    if args.list_pvs:
+        for name in ioc.pvdb:
+            print(name)
+        return 0
+
+    port = _server_port(args)
+    # caproto reads the server port from EPICS_CA_SERVER_PORT
+    os.environ["EPICS_CA_SERVER_PORT"] = str(port)
+    os.environ.setdefault("EPICS_CAS_AUTO_BEACON_ADDR_LIST", "NO")
+    os.environ.setdefault("EPICS_CAS_BEACON_ADDR_LIST", "127.0.0.1")
+    interfaces = _interfaces(args)
+
+    def ready(udp_port: int) -> None:
+        print(f"{READY} prefix={ioc.prefix} port={udp_port} pvs={len(ioc.pvdb)}", flush=True)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await ioc.run(interfaces, ready)
+        except asyncio.CancelledError:
+            pass
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"adtoolkit ioc: cannot serve on {interfaces} port {port}: {exc}", file=sys.stderr)
+        return 1
+    return 0

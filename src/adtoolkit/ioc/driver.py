@@ -1,0 +1,269 @@
+"""asynPortDriver and asynNDArrayDriver: parameters, writes and NDArray callbacks.
+
+``PortDriver`` owns the parameter lists of one asyn port and the binding of
+records to them.  ``NDArrayDriver`` adds what NDArrayBase.template serves for
+every driver and plugin (counters, dimensions, attributes, queued-array
+accounting) and the NDArray callback fan-out to plugins registered on the port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from adtoolkit.ioc.ndarray import NDArray, NDAttribute
+from adtoolkit.ioc.params import ParamList, Publisher
+from adtoolkit.ioc.pvgroups import Binding, iter_records
+
+if TYPE_CHECKING:
+    from caproto.server import PVGroup
+
+    from adtoolkit.ioc.plugin import PluginDriver
+
+log = logging.getLogger(__name__)
+
+ADCORE_VERSION = "3.12.1"
+
+
+def _element(n: int) -> Callable[[Any], int]:
+    return lambda dims: int(dims[n]) if n < len(dims) else 0
+
+
+#: records fed by other records (subArray/calc chains) -> (drvInfo, converter)
+DERIVED: dict[str, tuple[str, Callable[[Any], Any]]] = {}
+for _n in range(10):
+    DERIVED[f"Dim{_n}SA_RBV"] = ("ARRAY_DIMENSIONS", _element(_n))
+    DERIVED[f"ArraySize{_n}_RBV"] = ("ARRAY_DIMENSIONS", _element(_n))
+DERIVED["AcquireBusy"] = ("ACQUIRE_BUSY", lambda v: ("Done", "Acquiring")[1 if v else 0])
+DERIVED["ArrayRate_RBV"] = ("ARRAY_RATE", float)
+DERIVED["MaxArrayRate_RBV"] = ("MIN_CALLBACK_TIME", lambda t: 1.0 / t if t > 0 else 0.0)
+
+#: hook returning extra NDAttributes per frame from an attributes file; replaced
+#: by adtoolkit.ioc.ndattributes when it is available
+AttributeHook = Callable[["NDArrayDriver"], Mapping[str, NDAttribute]]
+
+
+class PortDriver:
+    """One asyn port: parameter lists per address and the driver's write entry.
+
+    Driver code reads and writes parameters by drvInfo name (``"ACQ_TIME"``),
+    never records.  Subclasses override :meth:`write_param` to act on puts.
+    """
+
+    #: drvInfo -> boot value set by the driver constructor (overrides template VAL)
+    defaults: dict[str, Any] = {}
+
+    def __init__(self, port_name: str, publisher: Publisher, num_addr: int = 1) -> None:
+        self.port_name = port_name
+        self.publisher = publisher
+        self.lists = [ParamList(port_name, publisher, addr) for addr in range(num_addr)]
+        self.params = self.lists[0]
+        self.group: PVGroup | None = None
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"{port_name}-write")
+        self.log = logging.getLogger(f"adtoolkit.ioc.{port_name}")
+
+    # -- parameters -------------------------------------------------------
+    def param_list(self, addr: int = 0) -> ParamList:
+        return self.lists[addr]
+
+    def get(self, name: str, addr: int = 0) -> Any:
+        return self.lists[addr].get(name)
+
+    def set(self, name: str, value: Any, addr: int = 0) -> None:
+        self.lists[addr].set(name, value)
+
+    def call_callbacks(self, addr: int | None = None) -> None:
+        for plist in self.lists if addr is None else [self.lists[addr]]:
+            plist.call_callbacks()
+
+    def read_param(self, drvinfo: str, addr: int = 0) -> Any:
+        """Value of a parameter by drvInfo (for PARAM attributes)."""
+        return self.lists[addr].get(drvinfo)
+
+    # -- records ----------------------------------------------------------
+    def bind(self, group: PVGroup) -> None:
+        """Create parameters from the group's records and bind records to them."""
+        self.group = group
+        records = list(iter_records(group))
+        # parameters: an output record's template VAL is the boot value
+        for sub, channel in records:
+            spec = channel._adt_spec
+            if not spec or not spec.drvinfo:
+                continue
+            plist = self.lists[sub.addr]
+            kind = spec.param_kind
+            value = None
+            if spec.writable and spec.value not in (None, ""):
+                value = float(spec.value) if kind == "float" else spec.value
+                if kind == "int":
+                    value = int(float(spec.value))
+            existing = plist.params.get(spec.drvinfo)
+            if existing is None:
+                plist.define(spec.drvinfo, kind, value)
+            elif value is not None and spec.writable:
+                existing.value = plist.params[spec.drvinfo].value = _coerce(kind, value)
+        for name, value in self.defaults.items():
+            for plist in self.lists:
+                if name in plist:
+                    plist.params[name].value = _coerce(plist.params[name].kind, value)
+        self.init_params()
+        init_batch = []
+        now = time.time()
+        for sub, channel in records:
+            spec = channel._adt_spec
+            if not spec:
+                continue
+            if not spec.drvinfo:
+                derived = DERIVED.get(spec.name)
+                if derived is not None:
+                    drvinfo, convert = derived
+                    param = self.lists[sub.addr].params.get(drvinfo)
+                    if param is not None:
+                        param.bindings.append((channel, convert))
+                        init_batch.append((channel, convert(param.value), now))
+                continue
+            binding = Binding(self, sub.addr, spec, channel)
+            channel._adt_binding = binding
+            if spec.follows_driver:
+                binding.param.bindings.append((channel, binding.to_channel))
+            # asyn output records read the driver value at iocInit, except
+            # string waveforms (no initial readback; PINI writes "")
+            if spec.follows_driver or not spec.is_char_string:
+                init_batch.append((channel, binding.to_channel(binding.param.value), now))
+        self.publisher.publish(init_batch)
+        for plist in self.lists:
+            plist._changed.clear()
+
+    def init_params(self) -> None:
+        """Hook: set computed boot values after parameters exist."""
+
+    # -- writes -----------------------------------------------------------
+    async def write_async(self, addr: int, name: str, value: Any) -> None:
+        """Run a client's write in the port thread (like an ASYN_CANBLOCK port)."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._write, addr, name, value)
+
+    def _write(self, addr: int, name: str, value: Any) -> None:
+        plist = self.lists[addr]
+        with plist.lock:
+            try:
+                self.write_param(addr, name, value)
+            finally:
+                plist.call_callbacks()
+
+    def write_param(self, addr: int, name: str, value: Any) -> None:
+        """Default write: store the value (asynPortDriver::writeInt32 etc.)."""
+        self.lists[addr].set(name, value)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _coerce(kind: str, value: Any) -> Any:
+    from adtoolkit.ioc.params import coerce
+
+    return coerce(kind, value)
+
+
+class NDArrayDriver(PortDriver):
+    """asynNDArrayDriver: what every driver and plugin serves (NDArrayBase)."""
+
+    def __init__(self, port_name: str, publisher: Publisher, num_addr: int = 1) -> None:
+        super().__init__(port_name, publisher, num_addr)
+        #: plugins registered for this port's arrays: addr -> plugins
+        self.clients: dict[int, list[PluginDriver]] = {}
+        self._clients_lock = threading.Lock()
+        #: arrays handed to plugins and not yet processed (whole plugin tree)
+        self._queued = 0
+        self._queued_lock = threading.Lock()
+        self.attribute_hook: AttributeHook | None = None
+
+    def init_params(self) -> None:
+        super().init_params()
+        p = self.params
+        p.set("PORT_NAME_SELF", self.port_name)
+        p.set("ADCORE_VERSION", ADCORE_VERSION)
+        p.set("POOL_MAX_MEMORY", 0.0)
+        p.define("ARRAY_RATE", "float", 0.0)
+        for name in ("POOL_MAX_BUFFERS",):
+            if name in p:
+                p.set(name, 0)
+
+    # -- plugins ----------------------------------------------------------
+    def register(self, plugin: PluginDriver, addr: int = 0) -> None:
+        with self._clients_lock:
+            lst = self.clients.setdefault(addr, [])
+            if plugin not in lst:
+                lst.append(plugin)
+
+    def unregister(self, plugin: PluginDriver) -> None:
+        with self._clients_lock:
+            for lst in self.clients.values():
+                if plugin in lst:
+                    lst.remove(plugin)
+
+    def do_callbacks(
+        self, array: NDArray, addr: int = 0, origin: NDArrayDriver | None = None
+    ) -> None:
+        """Hand an array to every plugin registered on this port (doCallbacksGenericPointer)."""
+        origin = origin or self
+        with self._clients_lock:
+            clients = list(self.clients.get(addr, ()))
+        for plugin in clients:
+            plugin.driver_callback(array, origin)
+
+    # -- queued-array accounting (NumQueuedArrays / WaitForPlugins) -------
+    def array_queued(self) -> None:
+        with self._queued_lock:
+            self._queued += 1
+            n = self._queued
+        self.set("NUM_QUEUED_ARRAYS", n)
+        self.call_callbacks(0)
+
+    def array_done(self) -> None:
+        with self._queued_lock:
+            self._queued = max(self._queued - 1, 0)
+            n = self._queued
+        with self.params.lock:
+            self.set("NUM_QUEUED_ARRAYS", n)
+            if n == 0:
+                self.queue_emptied()
+            self.call_callbacks(0)
+
+    @property
+    def queued(self) -> int:
+        return self._queued
+
+    def queue_emptied(self) -> None:
+        """Hook: every array handed to plugins has been processed."""
+
+    # -- arrays -----------------------------------------------------------
+    def update_array_params(self, array: NDArray) -> None:
+        """Set the NDArrayBase readbacks that describe an array (beginProcessCallbacks)."""
+        p = self.params
+        dims = [d.size for d in array.dims]
+        p.set("ARRAY_NDIMENSIONS", len(dims))
+        p.set("ARRAY_DIMENSIONS", dims + [0] * (10 - len(dims)))
+        p.set("DATA_TYPE", array.data_type)
+        color = array.attributes.get("ColorMode")
+        p.set("COLOR_MODE", int(color.value) if color is not None else array.color_mode)
+        p.set("UNIQUE_ID", array.unique_id)
+        p.set("TIME_STAMP", array.timestamp)
+        p.set("EPICS_TS_SEC", array.epics_ts_sec)
+        p.set("EPICS_TS_NSEC", array.epics_ts_nsec)
+
+    def extra_attributes(self) -> Mapping[str, NDAttribute]:
+        """Attributes from the NDAttributesFile (none until that module lands)."""
+        hook = self.attribute_hook
+        if hook is None:
+            return {}
+        try:
+            return hook(self)
+        except Exception as exc:  # a broken attribute must not stop acquisition
+            self.log.error("attributes: %s", exc)
+            return {}

@@ -1,0 +1,27 @@
+"""The plugins the simulated IOC serves, by their ADCore class name."""
+
+from __future__ import annotations
+
+from adtoolkit.ioc.plugin import PluginDriver, make_passthrough
+from adtoolkit.ioc.plugins.ndfile import NDFileHDF5, NDFileJPEG, NDFileNetCDF, NDFileTIFF
+from adtoolkit.ioc.plugins.overlay import NDOverlay
+from adtoolkit.ioc.plugins.roi import NDROI
+from adtoolkit.ioc.plugins.stats import NDStats
+from adtoolkit.ioc.plugins.stdarrays import NDStdArrays
+
+#: plugin class name (as in ADCore) -> driver class
+PLUGIN_CLASSES: dict[str, type[PluginDriver]] = {
+    "NDStdArrays": NDStdArrays,
+    "NDStats": NDStats,
+    "NDROI": NDROI,
+    "NDProcess": make_passthrough("NDPluginProcess", ("NDProcess",)),
+    "NDOverlay": NDOverlay,
+    "NDTransform": make_passthrough("NDPluginTransform", ("NDTransform",)),
+    "NDColorConvert": make_passthrough("NDPluginColorConvert", ("NDColorConvert",)),
+    "NDCircularBuff": make_passthrough("NDPluginCircularBuff", ("NDCircularBuff",)),
+    "NDPva": make_passthrough("NDPluginPva", ("NDPva",)),
+    "NDFileHDF5": NDFileHDF5,
+    "NDFileTIFF": NDFileTIFF,
+    "NDFileJPEG": NDFileJPEG,
+    "NDFileNetCDF": NDFileNetCDF,
+}

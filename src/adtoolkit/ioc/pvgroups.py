@@ -1,0 +1,358 @@
+"""caproto PVGroups built from the record tables, one class per ADCore template.
+
+Thousands of hand-written ``pvproperty`` lines would drift from ADCore; instead
+:func:`template_group` turns a table (``db/NDFile.txt`` ...) into a PVGroup
+class, and :func:`port_group` composes the templates one asyn port loads
+(e.g. a Stats plugin = NDArrayBase + NDPluginBase + NDStats) with
+``SubGroup(prefix="")``, as ``dbLoadRecords`` stacks templates on one
+``$(P)$(R)``.
+
+Records are bound to the port's asyn parameters (:mod:`adtoolkit.ioc.params`)
+after the group is instantiated: a put goes to the driver's ``write_param``,
+and driver-side changes come back through ``ParamList.call_callbacks``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from caproto import AlarmSeverity, AlarmStatus, SkipWrite
+from caproto.server import PVGroup, SubGroup, pvproperty
+from caproto.server.server import (
+    PvpropertyByte,
+    PvpropertyByteRO,
+    PvpropertyChar,
+    PvpropertyCharRO,
+    PvpropertyDouble,
+    PvpropertyDoubleRO,
+    PvpropertyEnum,
+    PvpropertyEnumRO,
+    PvpropertyInteger,
+    PvpropertyIntegerRO,
+    PvpropertyShort,
+    PvpropertyShortRO,
+    PvpropertyString,
+    PvpropertyStringRO,
+)
+
+from adtoolkit.ioc.records import RecordSpec, compose
+
+if TYPE_CHECKING:
+    from adtoolkit.ioc.driver import PortDriver
+
+#: DBR_STRING holds at most 39 characters plus the NUL
+MAX_STRING = 39
+
+
+class _RecordMixin:
+    """Behaviour shared by every served record.
+
+    A refused put must answer the client with a CA error and leave the record
+    alone; caproto would also latch a WRITE/MAJOR alarm, which a real record
+    does not do for a rejected value, so it is cleared again here.
+    """
+
+    _adt_spec: RecordSpec | None = None
+    _adt_binding: Binding | None = None
+
+    async def write(self, value, **kwargs):
+        try:
+            return await super().write(value, **kwargs)
+        except Exception:
+            if self.alarm.status == AlarmStatus.WRITE:
+                await self.alarm.write(status=AlarmStatus.NO_ALARM, severity=AlarmSeverity.NO_ALARM)
+            raise
+
+
+class _CharStringMixin(_RecordMixin):
+    """A CHAR waveform used as a string: truncated to NELM-1 characters like
+    asyn's octet readback, and trimmed at the first NUL."""
+
+    def preprocess_value(self, value):
+        if isinstance(value, bytes | bytearray):
+            value = bytes(value).split(b"\0", 1)[0].decode(self.string_encoding)
+        elif not isinstance(value, str):
+            try:
+                value = bytes(int(v) & 0xFF for v in value)
+                value = value.split(b"\0", 1)[0].decode(self.string_encoding)
+            except TypeError:
+                value = str(value)
+        value = value.split("\0", 1)[0]
+        limit = max(self.max_length - 1, 1)
+        if len(value) > limit:
+            value = value[:limit]
+        return value
+
+
+class _StringMixin(_RecordMixin):
+    def preprocess_value(self, value):
+        value = super().preprocess_value(value)
+        if isinstance(value, str) and len(value) > MAX_STRING:
+            value = value[:MAX_STRING]
+        return value
+
+
+def _cls(name: str, *bases: type) -> type:
+    return type(name, bases, {})
+
+
+Double = _cls("RecordDouble", _RecordMixin, PvpropertyDouble)
+DoubleRO = _cls("RecordDoubleRO", _RecordMixin, PvpropertyDoubleRO)
+Long = _cls("RecordLong", _RecordMixin, PvpropertyInteger)
+LongRO = _cls("RecordLongRO", _RecordMixin, PvpropertyIntegerRO)
+Short = _cls("RecordShort", _RecordMixin, PvpropertyShort)
+ShortRO = _cls("RecordShortRO", _RecordMixin, PvpropertyShortRO)
+Enum = _cls("RecordEnum", _RecordMixin, PvpropertyEnum)
+EnumRO = _cls("RecordEnumRO", _RecordMixin, PvpropertyEnumRO)
+String = _cls("RecordString", _StringMixin, PvpropertyString)
+StringRO = _cls("RecordStringRO", _StringMixin, PvpropertyStringRO)
+CharString = _cls("RecordCharString", _CharStringMixin, PvpropertyChar)
+CharStringRO = _cls("RecordCharStringRO", _CharStringMixin, PvpropertyCharRO)
+Bytes = _cls("RecordBytes", _RecordMixin, PvpropertyByte)
+BytesRO = _cls("RecordBytesRO", _RecordMixin, PvpropertyByteRO)
+
+
+def _channel_class(spec: RecordSpec) -> tuple[type, dict[str, Any]]:
+    """caproto data class and keyword arguments for one record."""
+    rw = spec.writable
+    kw: dict[str, Any] = {}
+    if spec.is_enum:
+        kw["enum_strings"] = list(spec.enum_strings)
+        return (Enum if rw else EnumRO), kw
+    if spec.rtype in ("stringin", "stringout"):
+        return (String if rw else StringRO), kw
+    if spec.rtype == "waveform":
+        kw["max_length"] = spec.nelm
+        if spec.is_char_string:
+            kw["report_as_string"] = False
+            return (CharString if rw else CharStringRO), kw
+        if spec.ftvl in ("CHAR", "UCHAR"):
+            return (Bytes if rw else BytesRO), kw
+        if spec.ftvl in ("SHORT", "USHORT"):
+            return (Short if rw else ShortRO), kw
+        if spec.ftvl in ("LONG", "ULONG"):
+            return (Long if rw else LongRO), kw
+        return (Double if rw else DoubleRO), kw
+    if spec.param_kind == "float":
+        return (Double if rw else DoubleRO), kw
+    return (Long if rw else LongRO), kw
+
+
+def initial_value(spec: RecordSpec) -> Any:
+    """The value a record holds before any driver callback (template VAL)."""
+    if spec.is_enum:
+        strings = spec.enum_strings
+        raw = int(float(spec.value)) if spec.value not in (None, "") else 0
+        if raw in spec.enum_values:
+            return strings[spec.enum_values.index(raw)]
+        return strings[0]
+    kind = spec.param_kind
+    if spec.rtype == "waveform" and not spec.is_char_string:
+        if spec.ftvl in ("CHAR", "UCHAR"):
+            return b""
+        return [0] * min(spec.nelm, 1) if spec.nelm == 1 else []
+    if kind == "str":
+        return spec.value or ""
+    if kind == "float":
+        return float(spec.value) if spec.value not in (None, "") else 0.0
+    return int(float(spec.value)) if spec.value not in (None, "") else 0
+
+
+def _attr_name(name: str) -> str:
+    attr = "".join(c if c.isalnum() else "_" for c in name)
+    return "r_" + attr
+
+
+class RecordGroup(PVGroup):
+    """Base of every template group.
+
+    ``addr`` is the asyn address the records talk to (0, except for the eight
+    overlays of NDOverlay, which are addresses 0-7 of the same port).
+    """
+
+    _template: str = ""
+    _specs: dict[str, RecordSpec] = {}
+
+    def __init__(self, *args: Any, addr: int = 0, **kwargs: Any) -> None:
+        self.addr = addr
+        super().__init__(*args, **kwargs)
+        for attr, spec in self._specs.items():
+            self.attr_pvdb[attr]._adt_spec = spec
+
+    async def group_write(self, instance: Any, value: Any) -> Any:
+        binding = instance._adt_binding
+        if binding is None:
+            return value  # soft record (calcout, fanout, ...): keep the value
+        return await binding.put(instance, value)
+
+
+@functools.cache
+def template_group(
+    template: str, names: tuple[str, ...], overrides: tuple[tuple[str, str, Any], ...] = ()
+) -> type[RecordGroup]:
+    """A PVGroup class serving ``names`` of a template table.
+
+    ``overrides`` are (record, field, value) macro substitutions, e.g.
+    ``("ArrayData", "nelm", 3 * 1024 * 1024)`` like NDStdArrays' NELEMENTS.
+    """
+    specs = {spec.name: spec for _, spec in compose(template).values()}
+    for name, key, value in overrides:
+        specs[name] = dataclasses.replace(specs[name], **{key: value})
+    attrs: dict[str, Any] = {"_template": template, "_specs": {}}
+    for name in names:
+        spec = specs[name]
+        cls, kw = _channel_class(spec)
+        if spec.name == "DataType_RBV":
+            kw["record"] = "mbbi"  # ophyd reads DataType_RBV.DISA
+        attr = _attr_name(name)
+        attrs[attr] = pvproperty(
+            name=name,
+            dtype=cls,
+            value=initial_value(spec),
+            alarm_group=name,
+            doc=f"{spec.rtype} {template}.template {spec.drvinfo}".strip(),
+            **kw,
+        )
+        attrs["_specs"][attr] = spec
+    return type(f"{template}Group", (RecordGroup,), attrs)
+
+
+def port_group(
+    name: str,
+    templates: Iterable[str],
+    addr_templates: Iterable[tuple[str, str, int]] = (),
+    overrides: tuple[tuple[str, str, Any], ...] = (),
+) -> type[PVGroup]:
+    """Compose the templates one port loads into a single PVGroup class.
+
+    ``addr_templates`` adds (template, prefix, addr) subgroups such as the
+    overlays ``Over1:1:`` ... of NDOverlay.
+    """
+    merged = compose(*templates)
+    by_template: dict[str, list[str]] = {}
+    for rec_name, (template, _) in merged.items():
+        by_template.setdefault(template, []).append(rec_name)
+    attrs: dict[str, Any] = {}
+    for template, names in by_template.items():
+        mine = tuple(o for o in overrides if o[0] in names)
+        attrs[template] = SubGroup(template_group(template, tuple(names), mine), prefix="")
+    for template, prefix, addr in addr_templates:
+        names = tuple(spec.name for _, spec in compose(template).values())
+        attrs[f"{template}_{addr}"] = SubGroup(
+            template_group(template, names), prefix=prefix, addr=addr
+        )
+    return type(f"{name}PortGroup", (PVGroup,), attrs)
+
+
+def iter_records(group: PVGroup) -> Iterable[tuple[RecordGroup, Any]]:
+    """(template group, channel) for every record of a composed port group."""
+    for sub in group.groups.values():
+        if isinstance(sub, RecordGroup):
+            for channel in sub.attr_pvdb.values():
+                yield sub, channel
+
+
+# --------------------------------------------------------------------------
+# binding records to parameters
+
+
+class Binding:
+    """Connects one record to one asyn parameter of a driver."""
+
+    def __init__(self, driver: PortDriver, addr: int, spec: RecordSpec, channel: Any) -> None:
+        self.driver = driver
+        self.addr = addr
+        self.spec = spec
+        self.channel = channel
+        self.params = driver.param_list(addr)
+        self.param = self.params.params[spec.drvinfo]
+        self.to_channel = _to_channel(spec, channel)
+        self.from_channel = _from_channel(spec, channel)
+
+    async def put(self, instance: Any, value: Any) -> Any:
+        """A client put: validate, hand to the driver, answer like the record."""
+        raw = self.from_channel(value)
+        await self.driver.write_async(self.addr, self.spec.drvinfo, raw)
+        if not self.spec.follows_driver:
+            return value
+        if self.spec.rtype == "busy" and raw:
+            await self._wait_done(instance)
+        raise SkipWrite()
+
+    async def _wait_done(self, instance: Any) -> None:
+        """A busy record's put completes when the driver sets it back to 0."""
+        await self.driver.publisher.flush()
+        if self.param.value == 0:
+            return
+        done = asyncio.Event()
+
+        def waiter(value: Any) -> None:
+            if value in (0, self.spec.enum_strings[0] if self.spec.enum_strings else 0):
+                done.set()
+
+        waiters = instance.__dict__.setdefault("_adt_waiters", [])
+        waiters.append(waiter)
+        try:
+            await done.wait()
+        finally:
+            waiters.remove(waiter)
+
+
+def _to_channel(spec: RecordSpec, channel: Any) -> Callable[[Any], Any]:
+    if spec.is_enum:
+        strings = channel.enum_strings
+        table = dict(zip(spec.enum_values, strings, strict=False))
+
+        def conv(v: Any) -> Any:
+            v = int(v)
+            if v in table:
+                return table[v]
+            return strings[v] if 0 <= v < len(strings) else strings[0]
+
+        return conv
+    if spec.rtype in ("stringin", "stringout"):
+        return lambda v: str(v)[:MAX_STRING]
+    if spec.is_char_string:
+        return str
+    if spec.rtype == "waveform":
+        return lambda v: v
+    if spec.param_kind == "float":
+        return float
+    return int
+
+
+def _from_channel(spec: RecordSpec, channel: Any) -> Callable[[Any], Any]:
+    name = spec.name
+    if spec.is_enum:
+        strings = list(channel.enum_strings)
+        values = list(spec.enum_values) or list(range(len(strings)))
+
+        def conv(v: Any) -> int:
+            if isinstance(v, str):
+                if v in strings:
+                    return values[strings.index(v)]
+                raise ValueError(f"{name}: {v!r} is not one of {strings}")
+            i = int(v)
+            if 0 <= i < len(strings):
+                return values[i]
+            raise ValueError(f"{name}: state {i} is out of range 0..{len(strings) - 1}")
+
+        return conv
+    if spec.rtype in ("stringin", "stringout") or spec.is_char_string:
+        return lambda v: channel.preprocess_value(v)
+    if spec.param_kind == "float":
+        return float
+    if spec.rtype == "waveform":
+        return lambda v: v
+
+    def to_int(v: Any) -> int:
+        i = int(v)
+        if not -(2**31) <= i < 2**31:
+            raise ValueError(f"{name}: {i} does not fit a 32-bit integer")
+        return i
+
+    return to_int

@@ -1,0 +1,215 @@
+"""Assemble the simulated IOC from an instance definition and serve it over CA.
+
+An *instance definition* plays the role of an iocBoot directory's st.cmd: the
+prefix, the cam port, and every plugin with its port name, record prefix and
+NDArrayPort wiring (see ``iocs/adsim/instance.toml``).  :data:`DEFAULT_INSTANCE`
+is the ADSimDetector ``EXAMPLE_commonPlugins.cmd`` set that ophyd's
+``SimDetector`` and apstools' factory expect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from adtoolkit.ioc.driver import NDArrayDriver
+from adtoolkit.ioc.ndarray import DATA_TYPES
+from adtoolkit.ioc.params import Publisher
+from adtoolkit.ioc.plugin import PluginDriver
+from adtoolkit.ioc.plugins import PLUGIN_CLASSES
+from adtoolkit.ioc.pvgroups import port_group
+from adtoolkit.ioc.simdetector import SimDetector
+
+log = logging.getLogger(__name__)
+
+#: the plugin set of ADSimDetector's EXAMPLE_commonPlugins.cmd, as ophyd/apstools name them
+DEFAULT_INSTANCE: dict[str, Any] = {
+    "prefix": "ad:",
+    "cam": {
+        "suffix": "cam1:",
+        "port": "SIM1",
+        "max_size_x": 1024,
+        "max_size_y": 1024,
+        "data_type": "UInt8",
+    },
+    "plugins": [
+        {
+            "type": "NDStdArrays",
+            "suffix": "image1:",
+            "port": "IMAGE1",
+            "ndarray_port": "SIM1",
+            "enabled": True,
+        },
+        {"type": "NDFileHDF5", "suffix": "HDF1:", "port": "HDF1", "ndarray_port": "SIM1"},
+        {"type": "NDStats", "suffix": "Stats1:", "port": "STATS1", "ndarray_port": "SIM1"},
+        {"type": "NDROI", "suffix": "ROI1:", "port": "ROI1", "ndarray_port": "SIM1"},
+        {"type": "NDProcess", "suffix": "Proc1:", "port": "PROC1", "ndarray_port": "SIM1"},
+        {"type": "NDOverlay", "suffix": "Over1:", "port": "OVER1", "ndarray_port": "SIM1"},
+        {"type": "NDTransform", "suffix": "Trans1:", "port": "TRANS1", "ndarray_port": "SIM1"},
+        {"type": "NDColorConvert", "suffix": "CC1:", "port": "CC1", "ndarray_port": "SIM1"},
+        {"type": "NDCircularBuff", "suffix": "CB1:", "port": "CB1", "ndarray_port": "SIM1"},
+        {"type": "NDFileTIFF", "suffix": "TIFF1:", "port": "TIFF1", "ndarray_port": "SIM1"},
+        {"type": "NDFileJPEG", "suffix": "JPEG1:", "port": "JPEG1", "ndarray_port": "SIM1"},
+        {"type": "NDFileNetCDF", "suffix": "netCDF1:", "port": "NETCDF1", "ndarray_port": "SIM1"},
+        {"type": "NDPva", "suffix": "Pva1:", "port": "PVA1", "ndarray_port": "SIM1"},
+    ],
+}
+
+
+def load_instance(path: str | os.PathLike | None) -> dict[str, Any]:
+    """Read an instance definition (TOML), filled in from the defaults."""
+    instance = copy.deepcopy(DEFAULT_INSTANCE)
+    if path is None:
+        return instance
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    path = Path(path)
+    if path.is_dir():
+        path = path / "instance.toml"
+    with open(path, "rb") as f:
+        try:
+            data = tomllib.load(f)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+    instance["prefix"] = data.get("prefix", instance["prefix"])
+    instance["cam"].update(data.get("cam", {}))
+    if "plugins" in data:
+        instance["plugins"] = data["plugins"]
+    instance["base_dir"] = str(path.parent)
+    for i, plugin in enumerate(instance["plugins"]):
+        for key in ("type", "suffix", "port"):
+            if key not in plugin:
+                raise ValueError(f"{path}: plugins[{i}] has no {key!r}")
+        if plugin["type"] not in PLUGIN_CLASSES:
+            raise ValueError(
+                f"{path}: plugins[{i}] type {plugin['type']!r} is not one of {sorted(PLUGIN_CLASSES)}"
+            )
+    return instance
+
+
+class PortRegistry(dict):
+    """asyn port name -> driver, for NDArrayPort wiring."""
+
+    def get(self, name: str, default: Any = None) -> NDArrayDriver | None:  # type: ignore[override]
+        return super().get(name, default)
+
+
+class SimDetectorIOC:
+    """The whole IOC: drivers, their record groups, and the CA server."""
+
+    def __init__(
+        self,
+        prefix: str | None = None,
+        instance: Mapping[str, Any] | None = None,
+        write_root: str | os.PathLike | None = None,
+    ) -> None:
+        instance = copy.deepcopy(dict(instance or DEFAULT_INSTANCE))
+        self.prefix = prefix if prefix is not None else instance.get("prefix", "ad:")
+        self.write_root = Path(write_root).resolve() if write_root else None
+        self.publisher = Publisher()
+        self.registry = PortRegistry()
+        self.pvdb: dict[str, Any] = {}
+        self.groups: dict[str, Any] = {}
+
+        cam_def = instance["cam"]
+        data_type = cam_def.get("data_type", "UInt8")
+        if isinstance(data_type, str):
+            data_type = DATA_TYPES.index(data_type)
+        self.cam = SimDetector(
+            cam_def.get("port", "SIM1"),
+            self.publisher,
+            max_size_x=int(cam_def.get("max_size_x", 1024)),
+            max_size_y=int(cam_def.get("max_size_y", 1024)),
+            data_type=data_type,
+            seed=cam_def.get("seed"),
+        )
+        self._add(self.cam, cam_def.get("suffix", "cam1:"), self.cam.templates + ("NDCompat",))
+
+        self.plugins: list[PluginDriver] = []
+        for pdef in instance["plugins"]:
+            cls = PLUGIN_CLASSES[pdef["type"]]
+            plugin = cls(
+                pdef["port"],
+                self.publisher,
+                self.registry,
+                ndarray_port=pdef.get("ndarray_port", self.cam.port_name),
+                ndarray_addr=int(pdef.get("ndarray_addr", 0)),
+                queue_size=int(pdef.get("queue_size", 20)),
+                enabled=bool(pdef.get("enabled", False)),
+                blocking=bool(pdef.get("blocking", False)),
+                **cls.instance_options(pdef, self),
+            )
+            self._add(
+                plugin,
+                pdef["suffix"],
+                plugin.all_templates(),
+                plugin.addr_templates(),
+                plugin.record_overrides(),
+            )
+            self.plugins.append(plugin)
+
+    def _add(
+        self, driver: NDArrayDriver, suffix: str, templates, addr_templates=(), overrides=()
+    ) -> None:
+        group_cls = port_group(type(driver).__name__, templates, addr_templates, overrides)
+        group = group_cls(prefix=self.prefix + suffix)
+        for name in group.pvdb:
+            if name in self.pvdb:
+                raise ValueError(f"PV {name} served twice (suffix {suffix!r})")
+        driver.bind(group)
+        self.pvdb.update(group.pvdb)
+        self.groups[driver.port_name] = group
+        if driver.port_name in self.registry:
+            raise ValueError(f"port name {driver.port_name!r} used twice")
+        self.registry[driver.port_name] = driver
+
+    # -- running ------------------------------------------------------------
+    def start_drivers(self) -> None:
+        self.cam.start()
+        for plugin in self.plugins:
+            plugin.start()
+
+    def stop_drivers(self) -> None:
+        self.cam.stop()
+        for plugin in self.plugins:
+            plugin.stop()
+
+    async def rate_task(self) -> None:
+        """ArrayRate_RBV: the 1-second calc record of NDArrayBase."""
+        last = {name: d.get("ARRAY_COUNTER") for name, d in self.registry.items()}
+        while True:
+            await asyncio.sleep(1.0)
+            for name, driver in self.registry.items():
+                n = driver.get("ARRAY_COUNTER")
+                if "ARRAY_RATE" in driver.params:
+                    driver.set("ARRAY_RATE", max(n - last[name], 0))
+                    driver.call_callbacks(0)
+                last[name] = n
+
+    async def run(self, interfaces: list[str], ready: Callable[[int], None] | None = None) -> None:
+        """Serve until cancelled."""
+        from caproto.asyncio.server import Context
+
+        await self.publisher.start()
+        self.start_drivers()
+        ctx = Context(self.pvdb, interfaces)
+
+        async def startup_hook(async_lib: Any) -> None:
+            await self.publisher.flush()
+            if ready is not None:
+                ready(ctx.ca_server_port)
+
+        rate = asyncio.create_task(self.rate_task())
+        try:
+            await ctx.run(log_pv_names=False, startup_hook=startup_hook)
+        finally:
+            rate.cancel()
+            self.stop_drivers()
+            await self.publisher.stop()

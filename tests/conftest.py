@@ -1,0 +1,106 @@
+"""Shared fixtures: the simulated IOC as a real subprocess, reached over Channel Access.
+
+- ``ioc`` (session): one IOC for the whole run, prefix ``adt:``.  Its client
+  environment (EPICS_CA_ADDR_LIST with every port of a pre-reserved pool,
+  EPICS_CA_AUTO_ADDR_LIST=NO, ...) is set when pytest starts, before pyepics or
+  ophyd can create a CA context, and os.environ is restored at the end.
+- ``ioc_factory``: starts extra IOCs (own prefix, next port of the pool, so the
+  running CA clients already search there) for tests that kill or restart one.
+
+External mode: with ADTOOLKIT_IOC_PREFIX set, ``ioc`` points at an already
+running IOC (ADTOOLKIT_IOC_WRITE_ROOT: the path as the IOC sees it,
+ADTOOLKIT_READ_ROOT: the same directory as this machine sees it); the CA
+environment is then left as the user set it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from adtoolkit.ioc.launcher import SimulatedIOC, client_env, reserve_ports
+
+#: ports reserved at start-up: [0] for the session IOC, the rest for ioc_factory
+POOL_SIZE = 6
+_saved_env: dict[str, str | None] = {}
+_pool: list[int] = []
+
+
+def _external_prefix() -> str | None:
+    return os.environ.get("ADTOOLKIT_IOC_PREFIX") or os.environ.get("ADTOOLKIT_EXTERNAL_PREFIX")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _external_prefix():
+        return
+    _pool[:] = reserve_ports(POOL_SIZE)
+    for key, value in client_env(_pool).items():
+        _saved_env.setdefault(key, os.environ.get(key))
+        os.environ[key] = value
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for key, value in _saved_env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    _saved_env.clear()
+
+
+@dataclass
+class IOCHandle:
+    """What tests need to know about an IOC."""
+
+    prefix: str
+    write_root: Path  # as the IOC sees it
+    read_root: Path  # as this machine sees it
+    port: int | None
+    process: SimulatedIOC | None = None
+
+    def pv(self, suffix: str) -> str:
+        return self.prefix + suffix
+
+
+@pytest.fixture(scope="session")
+def ioc(tmp_path_factory: pytest.TempPathFactory):
+    prefix = _external_prefix()
+    if prefix:
+        write_root = os.environ.get("ADTOOLKIT_IOC_WRITE_ROOT")
+        if not write_root:
+            pytest.fail("ADTOOLKIT_IOC_PREFIX is set but ADTOOLKIT_IOC_WRITE_ROOT is not")
+        read_root = os.environ.get("ADTOOLKIT_READ_ROOT", write_root)
+        yield IOCHandle(prefix, Path(write_root), Path(read_root), None)
+        return
+    root = tmp_path_factory.mktemp("ioc_data")
+    with SimulatedIOC(prefix="adt:", write_root=root, port=_pool[0]) as proc:
+        yield IOCHandle(proc.prefix, root, root, proc.port, proc)
+
+
+@pytest.fixture
+def ioc_factory(tmp_path: Path):
+    """``start(prefix=..., extra_args=...) -> IOCHandle``; every IOC is stopped afterwards."""
+    if _external_prefix():
+        pytest.skip("ioc_factory starts simulated IOCs; not available in external-IOC mode")
+    started: list[SimulatedIOC] = []
+    free = [p for p in _pool[1:] if not any(s.port == p for s in started)]
+
+    def start(
+        prefix: str = "adtx:", extra_args: tuple[str, ...] = (), port: int | None = None
+    ) -> IOCHandle:
+        if port is None:
+            if not free:
+                raise RuntimeError(f"ioc_factory: all {POOL_SIZE - 1} pool ports are in use")
+            port = free.pop(0)
+        root = tmp_path / f"ioc_{port}"
+        proc = SimulatedIOC(prefix=prefix, write_root=root, port=port, extra_args=extra_args)
+        started.append(proc)
+        proc.start()
+        return IOCHandle(prefix, root, root, port, proc)
+
+    yield start
+    for proc in started:
+        proc.stop()

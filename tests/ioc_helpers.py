@@ -1,0 +1,167 @@
+"""Helpers for IOC-backed tests: PV enumeration from ophyd/apstools classes, CA access.
+
+The PV lists are computed at test time from the installed ophyd and apstools
+component trees (never from a stored list), so a new class version that needs
+a record the IOC lacks makes the test fail.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+#: customary plugin suffixes (ADSimDetector EXAMPLE_commonPlugins.cmd) by ophyd class-name stem
+PLUGIN_SUFFIXES = {
+    "ImagePlugin": "image1:",
+    "HDF5Plugin": "HDF1:",
+    "StatsPlugin": "Stats1:",
+    "ROIPlugin": "ROI1:",
+    "ProcessPlugin": "Proc1:",
+    "OverlayPlugin": "Over1:",
+    "TransformPlugin": "Trans1:",
+    "ColorConvPlugin": "CC1:",
+    "CircularBuffPlugin": "CB1:",
+    "TIFFPlugin": "TIFF1:",
+    "JPEGPlugin": "JPEG1:",
+    "NetCDFPlugin": "netCDF1:",
+    "PvaPlugin": "Pva1:",
+}
+
+
+def component_pvs(cls: type, prefix: str) -> set[str]:
+    """Every PV name an ophyd Device class would connect to (lazy ones included)."""
+    from ophyd import Device
+    from ophyd.areadetector.base import EpicsSignalWithRBV
+    from ophyd.device import DynamicDeviceComponent, FormattedComponent
+    from ophyd.signal import EpicsSignal, EpicsSignalBase
+
+    names: set[str] = set()
+
+    def signal_pvs(sig_cls: type, suffix: str, kwargs: dict[str, Any], pfx: str) -> None:
+        full = pfx + suffix
+        if issubclass(sig_cls, EpicsSignalWithRBV) or sig_cls.__name__ == "EpicsPathSignal":
+            names.update({full, full + "_RBV"})
+            return
+        names.add(full)
+        if issubclass(sig_cls, EpicsSignal) and kwargs.get("write_pv"):
+            names.add(pfx + kwargs["write_pv"])
+
+    def walk(dev_cls: type, pfx: str) -> None:
+        for attr in dev_cls.component_names:
+            cpt = getattr(dev_cls, attr)
+            if isinstance(cpt, DynamicDeviceComponent):
+                for _sub_attr, (sub_cls, suffix, kwargs) in cpt.defn.items():
+                    if isinstance(sub_cls, type) and issubclass(sub_cls, Device):
+                        walk(sub_cls, pfx + (suffix or ""))
+                    elif isinstance(sub_cls, type) and issubclass(sub_cls, EpicsSignalBase):
+                        signal_pvs(sub_cls, suffix, kwargs, pfx)
+                continue
+            if isinstance(cpt, FormattedComponent):
+                continue  # suffix depends on instance attributes; none in AD plugin classes
+            sub_cls, suffix = cpt.cls, cpt.suffix
+            if suffix is None:
+                continue
+            if issubclass(sub_cls, Device):
+                walk(sub_cls, pfx + suffix)
+            elif issubclass(sub_cls, EpicsSignalBase):
+                signal_pvs(sub_cls, suffix, dict(cpt.kwargs), pfx)
+
+    walk(cls, prefix)
+    return names
+
+
+def ophyd_plugin_classes() -> dict[type, str]:
+    """Every ophyd plugin class (all versions) at its customary suffix."""
+    from ophyd.areadetector import plugins
+
+    found: dict[type, str] = {}
+    for name in dir(plugins):
+        obj = getattr(plugins, name)
+        if not isinstance(obj, type) or not issubclass(obj, plugins.PluginBase):
+            continue
+        for stem, suffix in PLUGIN_SUFFIXES.items():
+            if name == stem or (name.startswith(stem + "_V") and name[len(stem) + 2 :].isdigit()):
+                found[obj] = suffix
+    return found
+
+
+def apstools_v34_classes() -> dict[type, str]:
+    """apstools' V34 area-detector classes at their customary suffixes."""
+    from apstools.devices import area_detector_support as ads
+
+    found: dict[type, str] = {}
+    for name in dir(ads):
+        obj = getattr(ads, name)
+        if not isinstance(obj, type) or "V34" not in name:
+            continue
+        if name.startswith("CamMixin") or "Cam" in name:
+            found[obj] = "cam1:"
+        elif "HDF5" in name:
+            found[obj] = "HDF1:"
+        elif "Image" in name:
+            found[obj] = "image1:"
+        elif "Stats" in name:
+            found[obj] = "Stats1:"
+        elif "ROI" in name:
+            found[obj] = "ROI1:"
+        elif "Process" in name:
+            found[obj] = "Proc1:"
+        elif "Overlay" in name:
+            found[obj] = "Over1:"
+        elif "Transform" in name:
+            found[obj] = "Trans1:"
+        elif "JPEG" in name:
+            found[obj] = "JPEG1:"
+        elif "TIFF" in name:
+            found[obj] = "TIFF1:"
+        elif "NetCDF" in name:
+            found[obj] = "netCDF1:"
+        elif "ColorConv" in name:
+            found[obj] = "CC1:"
+        elif "CircularBuff" in name or "CircBuff" in name:
+            found[obj] = "CB1:"
+        elif "Pva" in name:
+            found[obj] = "Pva1:"
+    return found
+
+
+def all_required_pvs(prefix: str) -> set[str]:
+    """PVs of ophyd's SimDetector cam, every plugin class version and apstools' V34 classes."""
+    from ophyd.areadetector import cam
+    from ophyd.areadetector.detectors import SimDetector
+
+    names = component_pvs(SimDetector, prefix)
+    names |= component_pvs(cam.SimDetectorCam, prefix + "cam1:")
+    for cls, suffix in {**ophyd_plugin_classes(), **apstools_v34_classes()}.items():
+        names |= component_pvs(cls, prefix + suffix)
+    return names
+
+
+def connect_all(names: Iterable[str], timeout: float = 20.0) -> tuple[set[str], set[str]]:
+    """Connect to many PVs at once (caproto threading client); returns (connected, missing)."""
+    from caproto.threading.client import Context
+
+    names = sorted(set(names))
+    ctx = Context()
+    try:
+        pvs = ctx.get_pvs(*names, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not all(pv.connected for pv in pvs):
+            time.sleep(0.05)
+        connected = {pv.name for pv in pvs if pv.connected}
+        return connected, set(names) - connected
+    finally:
+        ctx.disconnect()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns a true value; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)
