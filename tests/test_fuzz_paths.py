@@ -9,6 +9,7 @@ independently with plain string operations and the standard library's strftime.
 
 from __future__ import annotations
 
+import os
 import string
 from datetime import datetime
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -18,7 +19,12 @@ from hypothesis import strategies as st
 
 from adtoolkit.paths import PathTemplateError, PathTemplates
 
-SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: CI keeps the fuzz short; ADTOOLKIT_FUZZ_EXAMPLES=1000 for a deep run
+EXAMPLES = int(os.environ.get("ADTOOLKIT_FUZZ_EXAMPLES", "80"))
+
+SETTINGS = settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 SAFE_CODES = ["%Y", "%m", "%d", "%H", "%M", "%S", "%j", "%y"]
 UNSAFE_CODES = ["%c", "%x", "%X", "%D", "%T", "%R", "%r"]  # each gives "/" or ":"

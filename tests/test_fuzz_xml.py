@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import string
 
 import pytest
@@ -41,8 +42,11 @@ from adtoolkit.xml.models import (
     WHEN_VALUES,
 )
 
+#: CI keeps the fuzz short; ADTOOLKIT_FUZZ_EXAMPLES=1000 for a deep run
+EXAMPLES = int(os.environ.get("ADTOOLKIT_FUZZ_EXAMPLES", "40"))
+
 SETTINGS = settings(
-    max_examples=40,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
