@@ -104,3 +104,82 @@ def ioc_factory(tmp_path: Path):
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def ca(ioc):
+    """Synchronous CA access to the session IOC (caproto threading client)."""
+    from ioc_helpers import CA
+
+    client = CA(ioc.prefix)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def cam(ca):
+    """The session IOC's cam, set to small fast Single images (64 x 48 UInt8 LinearRamp).
+
+    Every plugin is disabled first so tests start from a known wiring.
+    """
+    ca.put("cam1:Acquire", 0)
+    for prefix in (
+        "image1:",
+        "HDF1:",
+        "Stats1:",
+        "ROI1:",
+        "Proc1:",
+        "Over1:",
+        "Trans1:",
+        "CC1:",
+        "CB1:",
+        "TIFF1:",
+        "JPEG1:",
+        "netCDF1:",
+        "Pva1:",
+    ):
+        ca.put(prefix + "EnableCallbacks", 0)
+        ca.put(prefix + "NDArrayPort", "SIM1")
+    settings = {
+        "ImageMode": "Single",
+        "NumImages": 1,
+        "AcquireTime": 0.001,
+        "AcquirePeriod": 0.0,
+        "SizeX": 64,
+        "SizeY": 48,
+        "MinX": 0,
+        "MinY": 0,
+        "BinX": 1,
+        "BinY": 1,
+        "ReverseX": 0,
+        "ReverseY": 0,
+        "DataType": "UInt8",
+        "ColorMode": "Mono",
+        "SimMode": "LinearRamp",
+        "Gain": 1.0,
+        "GainX": 1.0,
+        "GainY": 1.0,
+        "Offset": 0.0,
+        "Noise": 0.0,
+        "ArrayCallbacks": 1,
+        "WaitForPlugins": "No",
+    }
+    for name, value in settings.items():
+        ca.put("cam1:" + name, value)
+    ca.wait_value("cam1:DetectorState_RBV", "Idle", as_string=True)
+    return ca
+
+
+def acquire(ca, n: int = 1, timeout: float = 20.0) -> int:
+    """Acquire (Single: n=1; Multiple: NumImages=n) and wait until the cam is done.
+
+    Returns the cam ArrayCounter after the acquisition.
+    """
+    from ioc_helpers import wait_for
+
+    before = ca.get("cam1:ArrayCounter_RBV")
+    ca.put("cam1:Acquire", 1)  # returns once the driver has accepted it
+    wait_for(lambda: ca.get("cam1:ArrayCounter_RBV") >= before + n, timeout, "frames")
+    ca.wait_value("cam1:Acquire_RBV", 0, timeout=timeout)
+    ca.wait_value("cam1:AcquireBusy", 0, timeout=timeout)
+    return before + n

@@ -165,3 +165,71 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "c
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.01)
+
+
+class CA:
+    """Small synchronous CA access to one IOC prefix (caproto threading client).
+
+    ``put(..., wait=True)`` uses put-callback (WriteNotify), so it returns after
+    the record processed (for busy records: after they return to Done).
+    """
+
+    def __init__(self, prefix: str, timeout: float = 10.0) -> None:
+        from caproto.threading.client import Context
+
+        self.prefix = prefix
+        self.timeout = timeout
+        self.ctx = Context()
+        self._pvs: dict[str, Any] = {}
+
+    def pv(self, suffix: str) -> Any:
+        pv = self._pvs.get(suffix)
+        if pv is None:
+            (pv,) = self.ctx.get_pvs(self.prefix + suffix, timeout=self.timeout)
+            pv.wait_for_connection(timeout=self.timeout)
+            self._pvs[suffix] = pv
+        return pv
+
+    def put(self, suffix: str, value: Any, wait: bool = True, timeout: float | None = None) -> None:
+        from caproto import ChannelType
+
+        pv = self.pv(suffix)
+        kwargs: dict[str, Any] = {}
+        if isinstance(value, str):
+            if pv.channel.native_data_type in (ChannelType.CHAR,):
+                value = list(value.encode()) + [0]
+            else:
+                kwargs["data_type"] = ChannelType.STRING
+                value = [value]
+        elif not isinstance(value, list | tuple):
+            value = [value]
+        pv.write(value, wait=wait, timeout=timeout or self.timeout, **kwargs)
+
+    def get(self, suffix: str, as_string: bool = False) -> Any:
+        from caproto import ChannelType
+
+        pv = self.pv(suffix)
+        native = pv.channel.native_data_type
+        if native == ChannelType.CHAR and (
+            as_string or suffix != "ArrayData" and not suffix.endswith("ArrayData")
+        ):
+            data = pv.read(timeout=self.timeout).data
+            return bytes(data).split(b"\0", 1)[0].decode()
+        if native == ChannelType.ENUM and as_string:
+            return pv.read(data_type=ChannelType.STRING, timeout=self.timeout).data[0].decode()
+        if native == ChannelType.STRING:
+            return pv.read(timeout=self.timeout).data[0].decode()
+        data = pv.read(timeout=self.timeout).data
+        return data[0] if len(data) == 1 and pv.channel.native_data_count == 1 else data
+
+    def wait_value(
+        self, suffix: str, expected: Any, timeout: float = 10.0, as_string: bool = False
+    ) -> Any:
+        return wait_for(
+            lambda: self.get(suffix, as_string=as_string) == expected,
+            timeout=timeout,
+            what=f"{self.prefix}{suffix} == {expected!r}",
+        )
+
+    def close(self) -> None:
+        self.ctx.disconnect()

@@ -28,8 +28,20 @@ from .staging import FastStaging, StageSigs
 
 __all__ = ["AreaDetector"]
 
-_BUSY = ("Acquiring", 1)
-_DONE = ("Done", 0)
+
+def _busy_state(value: Any) -> int | None:
+    """1 for Acquiring, 0 for Done, whatever form the monitor delivers (enum string,
+    index, or the index as text)."""
+    if isinstance(value, str):
+        if value in ("Acquiring", "1"):
+            return 1
+        if value in ("Done", "0"):
+            return 0
+        return None
+    try:
+        return 1 if int(value) else 0
+    except (TypeError, ValueError):
+        return None
 
 
 class AreaDetector(FastStaging, DetectorBase):
@@ -84,11 +96,12 @@ class AreaDetector(FastStaging, DetectorBase):
 
     # -- AcquireBusy ------------------------------------------------------------
     def _busy_changed(self, value: Any = None, **kwargs: Any) -> None:
+        state = _busy_state(value)
         with self._busy_lock:
-            if value in _BUSY:
+            if state == 1:
                 self._seen_busy = True
                 watchers, self._busy_watchers = self._busy_watchers, []
-            elif value in _DONE and self._seen_busy:
+            elif state == 0 and self._seen_busy:
                 self._seen_busy = False
                 watchers = []
                 st, self._pending = self._pending, None
@@ -229,6 +242,8 @@ class AreaDetector(FastStaging, DetectorBase):
                     "time": ts,
                     "data": {self.image_key: datum_id},
                     "timestamps": {self.image_key: ts},
+                    # tells databroker the value is a datum id to be filled from the file
+                    "filled": {self.image_key: False},
                 }
         finally:
             self._fly = None

@@ -24,7 +24,15 @@ __all__ = [
 
 
 class ImagePlugin(FastStaging, ophyd_plugins.ImagePlugin_V34):
-    """NDPluginStdArrays (``image1:``): the frame as a CA waveform (ArrayData)."""
+    """NDPluginStdArrays (``image1:``): the frame as a CA waveform (ArrayData).
+
+    ophyd's ``shaped_image`` is removed: as a non-lazy DerivedSignal it subscribes to
+    ArrayData as soon as the device exists, so every frame travels to the client over
+    CA and its callback makes four more CA reads per frame -- a per-point cost paid
+    even when nobody looks.  The ``image`` property (read on demand) remains.
+    """
+
+    shaped_image = None
 
 
 class StatsPlugin(FastStaging, ophyd_plugins.StatsPlugin_V34):

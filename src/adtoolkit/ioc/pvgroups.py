@@ -277,6 +277,8 @@ class Binding:
         """A client put: validate, hand to the driver, answer like the record."""
         raw = self.from_channel(value)
         await self.driver.write_async(self.addr, self.spec.drvinfo, raw)
+        # like asyn, the write's callbacks are done before the put completes
+        await self.driver.publisher.flush()
         if not self.spec.follows_driver:
             return value
         if self.spec.rtype == "busy" and raw:

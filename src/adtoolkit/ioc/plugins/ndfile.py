@@ -1,28 +1,71 @@
-"""File plugins (NDPluginFile): NDFile records for TIFF, JPEG, netCDF and HDF5."""
+"""The file plugins: TIFF1, JPEG1, netCDF1 and HDF1 on the NDFile machinery."""
 
 from __future__ import annotations
 
-from adtoolkit.ioc.plugin import PluginDriver
+import socket
 
-
-class NDFilePlugin(PluginDriver):
-    plugin_type = "NDPluginFile"
-    templates = ("NDFile", "NDFileCompat")
+from adtoolkit.ioc.ndfile import FileError, NDFilePlugin, Writer
+from adtoolkit.ioc.writers import JPEGWriter, MinimalHDF5Writer, TIFFWriter
 
 
 class NDFileHDF5(NDFilePlugin):
+    """HDF1: every NDFile and NDFileHDF5 record; files by adtoolkit.ioc.hdf5 when present."""
+
     plugin_type = "NDFileHDF5"
     templates = ("NDFile", "NDFileHDF5", "NDFileCompat")
+
+    def init_params(self) -> None:
+        super().init_params()
+        # NDFileHDF5.cpp constructor values (B.1 "Initial values")
+        p = self.params
+        p.update(
+            {
+                "HDF5_storeAttributes": 1,
+                "HDF5_storePerformance": 1,
+                "HDF5_zCompressLevel": 6,
+                "HDF5_chunkBoundaryThreshold": 65536,
+                "HDF5_layoutValid": 1,
+                "HDF5_layoutErrorMsg": "Default layout selected",
+                "HDF5_SWMRSupported": 1,
+            }
+        )
+
+    def make_writer(self) -> Writer:
+        try:
+            from adtoolkit.ioc.hdf5 import HDF5Writer
+        except ImportError:
+            return MinimalHDF5Writer()
+        return HDF5Writer(
+            on_readback=self.on_readback,
+            param_getter=lambda drvinfo, addr=0: self.read_param(drvinfo, addr),
+            hostname=socket.gethostname(),
+        )
 
 
 class NDFileTIFF(NDFilePlugin):
     plugin_type = "NDFileTIFF"
+    multiple_arrays = False
+
+    def make_writer(self) -> Writer:
+        return TIFFWriter()
 
 
 class NDFileJPEG(NDFilePlugin):
     plugin_type = "NDFileJPEG"
     templates = ("NDFile", "NDFileJPEG", "NDFileCompat")
+    multiple_arrays = False
+
+    def make_writer(self) -> Writer:
+        return JPEGWriter()
 
 
 class NDFileNetCDF(NDFilePlugin):
+    """netCDF1: records only; opening a file reports that the format is not simulated."""
+
     plugin_type = "NDFileNetCDF"
+
+    def make_writer(self) -> Writer:
+        raise FileError("netCDF files are not written by the simulated IOC")
+
+
+__all__ = ["NDFileHDF5", "NDFileJPEG", "NDFileNetCDF", "NDFileTIFF"]
