@@ -1,0 +1,1 @@
+"""The simulated NDFileHDF5 plugin's engine: layout XML and the HDF5 writer."""
