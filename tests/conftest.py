@@ -166,7 +166,8 @@ def cam(ca):
     }
     for name, value in settings.items():
         ca.put("cam1:" + name, value)
-    ca.wait_value("cam1:DetectorState_RBV", "Idle", as_string=True)
+    ca.wait_value("cam1:Acquire_RBV", 0)
+    ca.wait_value("cam1:AcquireBusy", 0)
     return ca
 
 

@@ -47,6 +47,7 @@ class SimImageGenerator:
         self.use_background = False
         self.x_counter = 0
         self.y_counter = 0
+        self._ramp_cache: tuple | None = None
 
     def compute(self, p: Mapping[str, Any], reset: bool) -> np.ndarray:
         """Full-sensor image (Y, X) or (Y, X, 3), in the NDArray data type."""
@@ -94,6 +95,13 @@ class SimImageGenerator:
     def _linear_ramp(self, p, reset, shape, dtype, rgb) -> None:
         inc = c_cast(p["GAIN"], dtype)
         if reset:
+            key = (shape, dtype.str, p["GAIN"], p["SIM_GAIN_X"], p["SIM_GAIN_Y"])
+            if rgb:
+                key += tuple(p[k] for k in ("SIM_GAIN_RED", "SIM_GAIN_GREEN", "SIM_GAIN_BLUE"))
+            cached = self._ramp_cache
+            if cached is not None and cached[0] == key:
+                self.ramp = cached[1].copy()  # same base image: skip recomputing it
+                return
             ny, nx = shape[:2]
             base = (
                 p["SIM_GAIN_X"] * np.arange(nx)[None, :] + p["SIM_GAIN_Y"] * np.arange(ny)[:, None]
@@ -106,6 +114,7 @@ class SimImageGenerator:
                 self.ramp = np.stack([c_cast(float(g) * base, dtype) for g in gains], axis=-1)
             else:
                 self.ramp = c_cast(float(inc) * base, dtype)
+            self._ramp_cache = (key, self.ramp.copy())
         else:
             if rgb:
                 gains = [
