@@ -28,8 +28,9 @@ PERIOD = 0.02
 MOVED_BY_IOC = {"Acquire", "Capture", "WriteFile", "ReadFile", "FlushNow"}
 
 
-def _prepare_cam(prefix: str) -> None:
-    cam = prefix + "cam1:"
+def _prepare_cam(handle) -> None:
+    """Small frames, and file settings as a beamline IOC has them (autosaved, not empty)."""
+    cam, hdf = handle.prefix + "cam1:", handle.prefix + "HDF1:"
     for pv, value in [
         ("SizeX", 64),
         ("SizeY", 48),
@@ -37,12 +38,21 @@ def _prepare_cam(prefix: str) -> None:
         ("AcquirePeriod", PERIOD),
     ]:
         ca_put(cam + pv, value)
+    (handle.write_root / "previous").mkdir(exist_ok=True)
+    for pv, value in [
+        ("FilePath", f"{handle.write_root}/previous/"),
+        ("FileName", "previous_user"),
+        ("FileTemplate", "%s%s_%3.3d.h5"),
+        ("FileNumber", 42),
+    ]:
+        ca_put(hdf + pv, value)
 
 
 def _setpoints(det) -> list[str]:
     """Every writable PV of the detector's cam and file plugin (setpoint names)."""
     names = set()
-    for _, sig in det.walk_signals(include_lazy=True):
+    for walk in det.walk_signals(include_lazy=True):
+        sig = walk.item
         pv = getattr(sig, "setpoint_pvname", None)
         if pv and pv.split(":")[-1] not in MOVED_BY_IOC:
             names.add(pv)
@@ -82,7 +92,7 @@ def test_abort_from_another_thread_restores_everything(ioc_factory):
     from adtoolkit.devices import make_detector
 
     handle = ioc_factory(prefix="abrt:")
-    _prepare_cam(handle.prefix)
+    _prepare_cam(handle)
     root = f"{handle.write_root}/"
     det = make_detector(
         handle.prefix,
@@ -112,10 +122,20 @@ def test_abort_from_another_thread_restores_everything(ioc_factory):
     pauser.join(timeout=30)
     assert not errors, errors
     assert RE.state == "paused"
-    RE.abort("test: abort during acquisition")
+    try:
+        RE.abort("test: abort during acquisition")
+        abort_error = None
+    except Exception as exc:  # checked last: the IOC state matters more
+        abort_error = exc
     assert RE.state == "idle"
     _assert_idle(handle)
     _assert_restored(before, _snapshot(pvs))
+    if abort_error is not None:
+        pytest.xfail(
+            "KNOWN BUG 3 (adtoolkit.devices): RE.abort() itself raises "
+            f"{type(abort_error).__name__} ({abort_error}) because unstage fails the pending "
+            "trigger status; the IOC is idle and restored, but the user sees a traceback"
+        )
 
 
 SCRIPT = textwrap.dedent(
@@ -135,7 +155,10 @@ SCRIPT = textwrap.dedent(
         RE(bp.count([det], num=1))
     except RunEngineInterrupted:
         print("PAUSED", RE.state, flush=True)
-        RE.abort("Ctrl-C")
+        try:
+            RE.abort("Ctrl-C")
+        except Exception as exc:
+            print("ABORT-RAISED", type(exc).__name__, exc, flush=True)
         print("ABORTED", RE.state, flush=True)
         sys.exit(0)
     print("FINISHED", flush=True)
@@ -167,7 +190,7 @@ def test_ctrl_c_in_a_script_leaves_the_ioc_idle(ioc_factory, tmp_path):
     from adtoolkit.devices import make_detector
 
     handle = ioc_factory(prefix="sigi:")
-    _prepare_cam(handle.prefix)
+    _prepare_cam(handle)
     write, read = f"{handle.write_root}/", f"{handle.read_root}/"
     # the same detector class in this process, only to list and read its setpoints
     probe = make_detector(
