@@ -512,7 +512,7 @@ def wait_pv(pv: str, predicate, timeout: float = CA_TIMEOUT, as_string: bool = F
     """Poll ``pv`` until ``predicate(value)``; raise with the last value on timeout."""
     deadline = time.monotonic() + timeout
     while True:
-        value = ca_get(pv, as_string=as_string)
+        value = ca_get(pv, as_string=as_string, timeout=max(1.0, deadline - time.monotonic()))
         if predicate(value):
             return value
         if time.monotonic() > deadline:
