@@ -243,3 +243,97 @@ def test_temp_suffix_renamed_on_close(cam, ioc):
     assert cam.get("HDF1:FullFileName_RBV") == f"{d}/t.h5"
     cam.put("HDF1:TempSuffix", "")
     cam.put("HDF1:AutoSave", "No")
+
+
+def test_capture_mode_buffers_then_writes_one_file(cam, ioc):
+    d = ioc.write_root / "capture"
+    d.mkdir(exist_ok=True)
+    for name, value in {
+        "EnableCallbacks": 1,
+        "BlockingCallbacks": "Yes",
+        "FilePath": str(d),
+        "FileName": "cap",
+        "FileTemplate": "%s%s_%d.h5",
+        "FileNumber": 0,
+        "AutoIncrement": "Yes",
+        "FileWriteMode": "Capture",
+        "NumCapture": 3,
+        "AutoSave": "Yes",
+        "ArrayCounter": 0,
+    }.items():
+        cam.put("HDF1:" + name, value)
+    cam.put("HDF1:Capture", 1, wait=False)
+    cam.wait_value("HDF1:Capture_RBV", 1)
+    cam.put("cam1:ImageMode", "Multiple")
+    cam.put("cam1:NumImages", 5)  # more than NumCapture: the rest is not buffered
+    acquire(cam, 5)
+    cam.wait_value("HDF1:Capture_RBV", 0)
+    wait_for(lambda: (d / "cap_0.h5").exists() and cam.get("HDF1:WriteFile_RBV") == 0, 10, "file")
+    assert cam.get("HDF1:ArrayCounter_RBV") == 3  # counts buffered frames only
+    assert cam.get("HDF1:NumCaptured_RBV") == 0  # counted down while writing
+    with h5py.File(d / "cap_0.h5", "r") as f:
+        assert f["/entry/data/data"].shape == (3, 48, 64)
+    # Capture=0 early keeps the buffer; WriteFile writes it
+    cam.put("HDF1:AutoSave", "No")
+    cam.put("HDF1:NumCapture", 10)
+    cam.put("HDF1:Capture", 1, wait=False)
+    cam.wait_value("HDF1:Capture_RBV", 1)
+    cam.put("cam1:NumImages", 2)
+    acquire(cam, 2)
+    wait_for(lambda: cam.get("HDF1:NumCaptured_RBV") == 2, 10, "2 buffered")
+    cam.put("HDF1:Capture", 0)
+    assert not (d / "cap_1.h5").exists()
+    cam.put("HDF1:WriteFile", 1)  # busy: returns when written
+    with h5py.File(d / "cap_1.h5", "r") as f:
+        assert f["/entry/data/data"].shape == (2, 48, 64)
+    assert cam.get("HDF1:WriteFile_RBV") == 0
+
+
+def test_single_mode_write_file_by_hand(cam, ioc):
+    d = ioc.write_root / "byhand"
+    d.mkdir(exist_ok=True)
+    for name, value in {
+        "EnableCallbacks": 1,
+        "BlockingCallbacks": "Yes",
+        "FilePath": str(d),
+        "FileName": "hand",
+        "FileTemplate": "%s%s.tif",
+        "FileWriteMode": "Single",
+        "AutoSave": "No",
+    }.items():
+        cam.put("TIFF1:" + name, value)
+    acquire(cam)
+    assert not (d / "hand.tif").exists()
+    cam.put("TIFF1:WriteFile", 1)
+    assert (d / "hand.tif").exists()
+    assert cam.get("TIFF1:FullFileName_RBV") == f"{d}/hand.tif"
+
+
+def test_capture_put_with_callback_completes_when_capture_ends(cam, ioc):
+    """Capture is a busy record: a put-callback completes only when capture is over."""
+    d = ioc.write_root / "busy"
+    d.mkdir(exist_ok=True)
+    for name, value in {
+        "EnableCallbacks": 1,
+        "BlockingCallbacks": "Yes",
+        "FilePath": str(d),
+        "FileName": "busy",
+        "FileTemplate": "%s%s_%d.h5",
+        "FileNumber": 0,
+        "AutoIncrement": "Yes",
+        "FileWriteMode": "Stream",
+        "NumCapture": 4,
+        "LazyOpen": "Yes",
+    }.items():
+        cam.put("HDF1:" + name, value)
+    cam.put("cam1:ImageMode", "Continuous")
+    cam.put("cam1:AcquirePeriod", 0.01)
+    cam.put("cam1:Acquire", 1)
+    try:
+        cam.put("HDF1:Capture", 1, wait=True, timeout=30)  # blocks until 4 frames are written
+        assert cam.get("HDF1:Capture_RBV") == 0
+        assert cam.get("HDF1:NumCaptured_RBV") == 4
+    finally:
+        cam.put("cam1:Acquire", 0)
+    with h5py.File(d / "busy_0.h5", "r") as f:
+        assert f["/entry/data/data"].shape == (4, 48, 64)

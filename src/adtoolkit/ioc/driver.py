@@ -43,9 +43,8 @@ DERIVED["AcquireBusy"] = ("ACQUIRE_BUSY", lambda v: ("Done", "Acquiring")[1 if v
 DERIVED["ArrayRate_RBV"] = ("ARRAY_RATE", float)
 DERIVED["MaxArrayRate_RBV"] = ("MIN_CALLBACK_TIME", lambda t: 1.0 / t if t > 0 else 0.0)
 
-#: hook returning extra NDAttributes per frame from an attributes file; replaced
-#: by adtoolkit.ioc.ndattributes when it is available
-AttributeHook = Callable[["NDArrayDriver"], Mapping[str, NDAttribute]]
+#: hook returning extra NDAttributes for one array (the NDAttributesFile list)
+AttributeHook = Callable[[NDArray], Mapping[str, NDAttribute]]
 
 
 class PortDriver:
@@ -181,7 +180,9 @@ class NDArrayDriver(PortDriver):
         #: arrays handed to plugins and not yet processed (whole plugin tree)
         self._queued = 0
         self._queued_lock = threading.Lock()
+        #: collects the NDAttributesFile attributes of each array (None: no file)
         self.attribute_hook: AttributeHook | None = None
+        self._attribute_collector: Any = None
 
     def init_params(self) -> None:
         super().init_params()
@@ -193,6 +194,42 @@ class NDArrayDriver(PortDriver):
         for name in ("POOL_MAX_BUFFERS",):
             if name in p:
                 p.set(name, 0)
+
+    # -- writes -------------------------------------------------------------
+    def write_param(self, addr: int, name: str, value: Any) -> None:
+        super().write_param(addr, name, value)
+        if name in ("ND_ATTRIBUTES_FILE", "ND_ATTRIBUTES_MACROS"):
+            self.read_attributes_file()
+
+    def read_attributes_file(self) -> None:
+        """asynNDArrayDriver::readNDAttributesFile, re-read on every write of
+        NDAttributesFile or NDAttributesMacros.  An empty name clears the list
+        without touching NDAttributesStatus."""
+        try:
+            from adtoolkit.ioc import ndattributes
+        except ImportError:  # attribute support not installed: keep the driver's own
+            return
+        p = self.params
+        old, self._attribute_collector = self._attribute_collector, None
+        self.attribute_hook = None
+        if old is not None:
+            old.close()
+        result = ndattributes.load_attributes(
+            p.get("ND_ATTRIBUTES_FILE"), p.get("ND_ATTRIBUTES_MACROS")
+        )
+        if not p.get("ND_ATTRIBUTES_FILE").strip():
+            return
+        p.set("ND_ATTRIBUTES_STATUS", result.status)
+        if result.status != 0:
+            self.log.warning("NDAttributesFile: %s", result.message)
+            return
+        collector = ndattributes.AttributeCollector(
+            result.definitions,
+            param_getter=self.read_param,
+            ca_context=ndattributes.shared_ca_context(),
+        )
+        self._attribute_collector = collector
+        self.attribute_hook = collector.collect
 
     # -- plugins ----------------------------------------------------------
     def register(self, plugin: PluginDriver, addr: int = 0) -> None:
@@ -215,7 +252,10 @@ class NDArrayDriver(PortDriver):
         with self._clients_lock:
             clients = list(self.clients.get(addr, ()))
         for plugin in clients:
-            plugin.driver_callback(array, origin)
+            try:
+                plugin.driver_callback(array, origin)
+            except Exception:  # one broken plugin must not stop the others or the cam
+                plugin.log.exception("driver callback failed for array %d", array.unique_id)
 
     # -- queued-array accounting (NumQueuedArrays / WaitForPlugins) -------
     def array_queued(self) -> None:
@@ -257,13 +297,13 @@ class NDArrayDriver(PortDriver):
         p.set("EPICS_TS_SEC", array.epics_ts_sec)
         p.set("EPICS_TS_NSEC", array.epics_ts_nsec)
 
-    def extra_attributes(self) -> Mapping[str, NDAttribute]:
-        """Attributes from the NDAttributesFile (none until that module lands)."""
+    def extra_attributes(self, array: NDArray) -> Mapping[str, NDAttribute]:
+        """Attributes from the NDAttributesFile for this array (getAttributes)."""
         hook = self.attribute_hook
         if hook is None:
             return {}
         try:
-            return hook(self)
+            return hook(array)
         except Exception as exc:  # a broken attribute must not stop acquisition
             self.log.error("attributes: %s", exc)
             return {}

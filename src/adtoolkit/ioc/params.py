@@ -15,6 +15,7 @@ caproto channels inside the asyncio loop, in order.
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -60,6 +61,10 @@ class Publisher:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
+        # batches from driver threads wait here; the loop is woken once per burst
+        self._pending: collections.deque = collections.deque()
+        self._wake_lock = threading.Lock()
+        self._wake_scheduled = False
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -78,14 +83,30 @@ class Publisher:
             for channel, value, stamp in batch:
                 set_channel_now(channel, value, stamp)
             return
-        loop.call_soon_threadsafe(self._queue.put_nowait, batch)
+        self._pending.append(batch)
+        with self._wake_lock:
+            if self._wake_scheduled:
+                return
+            self._wake_scheduled = True
+        loop.call_soon_threadsafe(self._transfer)
+
+    def _transfer(self) -> None:
+        """In the loop: move every pending batch to the queue, in order."""
+        with self._wake_lock:
+            self._wake_scheduled = False
+        pending = self._pending
+        while pending:
+            self._queue.put_nowait(pending.popleft())
 
     async def _run(self) -> None:
         while True:
             batch = await self._queue.get()
             for channel, value, stamp in batch:
                 try:
-                    await channel.write(value, verify_value=False, timestamp=stamp)
+                    if getattr(channel, "_queues", True):
+                        await channel.write(value, verify_value=False, timestamp=stamp)
+                    else:  # nobody subscribed: store the value, skip the event machinery
+                        set_channel_now(channel, value, stamp)
                 except Exception as exc:  # a bad value must not kill the publisher
                     channel.log.error("cannot update %s to %r: %s", channel.pvname, value, exc)
                 waiters = getattr(channel, "_adt_waiters", None)
@@ -98,7 +119,7 @@ class Publisher:
         if self._queue is None:
             return
         done = asyncio.Event()
-        self.loop.call_soon_threadsafe(self._queue.put_nowait, [(_Marker(done), None, 0.0)])
+        self.publish([(_Marker(done), None, 0.0)])
         await done.wait()
 
 

@@ -20,7 +20,15 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from caproto import AlarmSeverity, AlarmStatus, SkipWrite
+import numpy as np
+from caproto import (
+    AlarmSeverity,
+    AlarmStatus,
+    ChannelType,
+    SkipWrite,
+    SubscriptionType,
+    native_type,
+)
 from caproto.server import PVGroup, SubGroup, pvproperty
 from caproto.server.server import (
     PvpropertyByte,
@@ -71,6 +79,20 @@ class _RecordMixin:
 class _CharStringMixin(_RecordMixin):
     """A CHAR waveform used as a string: truncated to NELM-1 characters like
     asyn's octet readback, and trimmed at the first NUL."""
+
+    async def write_from_dbr(self, data, data_type, metadata, *, flags=0):
+        # decode here: caproto's own CHAR conversion fails on an all-NUL array
+        # (the empty string ophyd writes when it restores FileTemplate "")
+        native = native_type(data_type)
+        if native in (ChannelType.CHAR, ChannelType.STRING):
+            if native == ChannelType.STRING:
+                raw = bytes(data[0]) if len(data) else b""
+            else:
+                raw = np.asarray(data, dtype=np.uint8).tobytes()
+            value = raw.split(b"\0", 1)[0].decode(self.string_encoding, errors="replace")
+            flags |= SubscriptionType.DBE_LOG | SubscriptionType.DBE_VALUE
+            return await self.write(value, flags=flags)
+        return await super().write_from_dbr(data, data_type, metadata, flags=flags)
 
     def preprocess_value(self, value):
         if isinstance(value, bytes | bytearray):
@@ -131,6 +153,7 @@ def _channel_class(spec: RecordSpec) -> tuple[type, dict[str, Any]]:
             kw["report_as_string"] = False
             return (CharString if rw else CharStringRO), kw
         if spec.ftvl in ("CHAR", "UCHAR"):
+            kw["strip_null_terminator"] = False  # image bytes, not text
             return (Bytes if rw else BytesRO), kw
         if spec.ftvl in ("SHORT", "USHORT"):
             return (Short if rw else ShortRO), kw
@@ -152,9 +175,11 @@ def initial_value(spec: RecordSpec) -> Any:
         return strings[0]
     kind = spec.param_kind
     if spec.rtype == "waveform" and not spec.is_char_string:
+        # one element, never an empty array: pyepics crashes (SIGSEGV) on a
+        # zero-length monitor update of a channel it subscribed with a count
         if spec.ftvl in ("CHAR", "UCHAR"):
-            return b""
-        return [0] * min(spec.nelm, 1) if spec.nelm == 1 else []
+            return np.zeros(1, np.uint8)
+        return [0.0] if spec.ftvl in ("FLOAT", "DOUBLE") else [0]
     if kind == "str":
         return spec.value or ""
     if kind == "float":
@@ -206,8 +231,8 @@ def template_group(
     for name in names:
         spec = specs[name]
         cls, kw = _channel_class(spec)
-        if spec.name == "DataType_RBV":
-            kw["record"] = "mbbi"  # ophyd reads DataType_RBV.DISA
+        if spec.record_fields:
+            kw["record"] = spec.record_fields
         attr = _attr_name(name)
         attrs[attr] = pvproperty(
             name=name,

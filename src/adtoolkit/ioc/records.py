@@ -46,6 +46,8 @@ class RecordSpec:
     ftvl: str = ""
     enum_strings: tuple[str, ...] = ()
     enum_values: tuple[int, ...] = ()
+    #: serve the record's fields too (e.g. "mbbi" for ``.DISA``); costly, so opt-in
+    record_fields: str = ""
 
     @property
     def writable(self) -> bool:

@@ -13,9 +13,12 @@ import asyncio
 import copy
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from adtoolkit.ioc.driver import NDArrayDriver
 from adtoolkit.ioc.ndarray import DATA_TYPES
@@ -94,6 +97,35 @@ def load_instance(path: str | os.PathLike | None) -> dict[str, Any]:
     return instance
 
 
+def padded(values: Any, count: int) -> Any:
+    """``values`` zero-padded to ``count`` elements (what rsrv sends for a
+    subscription whose count exceeds the array's current length)."""
+    missing = count - len(values)
+    if missing <= 0:
+        return values
+    if isinstance(values, np.ndarray):
+        return np.concatenate([values, np.zeros(missing, values.dtype)])
+    if isinstance(values, bytes | bytearray):
+        return bytes(values) + b"\0" * missing
+    return list(values) + [type(values[0])() if len(values) else 0] * missing
+
+
+def make_context_class() -> type:
+    """caproto's asyncio server Context, with subscription updates padded to
+    the count the client asked for: caproto would announce that count with a
+    shorter payload, which makes libca (pyepics) read past the message."""
+    from caproto.asyncio.server import Context
+
+    class PaddingContext(Context):
+        async def _subscription_queue_send(self, sub_spec, sub, metadata, values, flags):
+            count = sub.data_count
+            if count and not isinstance(values, str) and hasattr(values, "__len__"):
+                values = padded(values, count)
+            await super()._subscription_queue_send(sub_spec, sub, metadata, values, flags)
+
+    return PaddingContext
+
+
 class PortRegistry(dict):
     """asyn port name -> driver, for NDArrayPort wiring."""
 
@@ -130,10 +162,20 @@ class SimDetectorIOC:
             data_type=data_type,
             seed=cam_def.get("seed"),
         )
-        self._add(self.cam, cam_def.get("suffix", "cam1:"), self.cam.templates + ("NDCompat",))
+        self._add(
+            self.cam,
+            cam_def.get("suffix", "cam1:"),
+            self.cam.templates + ("NDCompat",),
+            overrides=(("DataType_RBV", "record_fields", "mbbi"),),  # ophyd reads .DISA
+        )
 
+        self.base_dir = Path(instance.get("base_dir", "."))
+        boot: list[tuple[str, Mapping[str, Any]]] = [
+            (cam_def.get("suffix", "cam1:"), cam_def.get("records", {}))
+        ]
         self.plugins: list[PluginDriver] = []
         for pdef in instance["plugins"]:
+            boot.append((pdef["suffix"], pdef.get("records", {})))
             cls = PLUGIN_CLASSES[pdef["type"]]
             plugin = cls(
                 pdef["port"],
@@ -154,6 +196,41 @@ class SimDetectorIOC:
                 plugin.record_overrides(),
             )
             self.plugins.append(plugin)
+        for suffix, records in boot:
+            for name, value in records.items():
+                self.boot_put(suffix + name, value)
+
+    #: records whose relative values are files next to the instance definition
+    FILE_RECORDS = ("NDAttributesFile", "XMLFileName")
+
+    def boot_put(self, name: str, value: Any) -> None:
+        """Write a record at boot, as ``dbpf`` in st.cmd: through the driver.
+
+        ``$(P)`` expands to the IOC prefix; a relative NDAttributesFile or
+        XMLFileName is taken relative to the instance definition's directory.
+        """
+        pvname = self.prefix + name
+        channel = self.pvdb.get(pvname)
+        if channel is None:
+            raise ValueError(f"instance definition: no record {pvname}")
+        if isinstance(value, str):
+            value = value.replace("$(P)", self.prefix)
+            if (
+                name.rsplit(":", 1)[-1] in self.FILE_RECORDS
+                and value
+                and "<" not in value
+                and not os.path.isabs(value)
+            ):
+                value = str((self.base_dir / value).resolve())
+        binding = channel._adt_binding
+        if binding is None or not channel._adt_spec.writable:
+            raise ValueError(f"instance definition: {pvname} is not a driver setting")
+        raw = binding.from_channel(value)
+        binding.driver._write(binding.addr, binding.spec.drvinfo, raw)
+        if not binding.spec.follows_driver:
+            from adtoolkit.ioc.params import set_channel_now
+
+            set_channel_now(channel, binding.to_channel(raw), time.time())
 
     def _add(
         self, driver: NDArrayDriver, suffix: str, templates, addr_templates=(), overrides=()
@@ -195,11 +272,9 @@ class SimDetectorIOC:
 
     async def run(self, interfaces: list[str], ready: Callable[[int], None] | None = None) -> None:
         """Serve until cancelled."""
-        from caproto.asyncio.server import Context
-
         await self.publisher.start()
         self.start_drivers()
-        ctx = Context(self.pvdb, interfaces)
+        ctx = make_context_class()(self.pvdb, interfaces)
 
         async def startup_hook(async_lib: Any) -> None:
             await self.publisher.flush()

@@ -138,7 +138,7 @@ class SimDetector(NDArrayDriver):
                 self._stop.set()
                 self.set_acquire(0)
             return
-        p.set(name, value)
+        super().write_param(addr, name, value)
         if name in RESET_PARAMS or name.startswith("SIM_"):
             p.set("RESET_IMAGE", 1)
 
@@ -180,19 +180,22 @@ class SimDetector(NDArrayDriver):
                 acquire_period = p.get("ACQ_PERIOD")
                 p.set("STATUS", ACQUIRE)
                 p.call_callbacks()
-                try:
-                    image = self.compute_image()
-                except Exception as exc:  # never let a bad setting kill simTask
-                    self.log.exception("computeImage: %s", exc)
+            try:  # outside the lock: client writes are not held up by the computation
+                image = self.compute_image()
+            except Exception as exc:  # never let a bad setting kill simTask
+                self.log.exception("computeImage: %s", exc)
+                with p.lock:
                     p.set("STATUS", ERROR)
                     p.set("STATUS_MESSAGE", f"Error computing image: {exc}")
                     self._stop.set()
                     self.set_acquire(0)
                     p.call_callbacks()
-                    acquire = False
-                    continue
-            delay = max(start + acquire_time - time.monotonic(), MIN_DELAY)
-            if self._stop.wait(delay) or not p.get("ACQUIRE"):
+                acquire = False
+                continue
+            delay = start + acquire_time - time.monotonic()
+            # epicsEventWaitWithTimeout(MIN_DELAY) when the exposure is over: just poll
+            stopped = self._stop.wait(delay) if delay > 1e-4 else self._stop.is_set()
+            if stopped or not p.get("ACQUIRE"):
                 acquire = False
                 with p.lock:
                     p.set("STATUS", IDLE if image_mode == CONTINUOUS else ABORTED)
@@ -294,5 +297,6 @@ class SimDetector(NDArrayDriver):
                 "ColorMode", color, "INT32", "Color mode", "Driver", "NDAttrSourceDriver"
             )
         }
-        attrs.update(self.extra_attributes())
-        return NDArray.stamped(image, unique_id, color_mode=color, dims=dims, attributes=attrs)
+        array = NDArray.stamped(image, unique_id, color_mode=color, dims=dims, attributes=attrs)
+        array.attributes.update(self.extra_attributes(array))
+        return array

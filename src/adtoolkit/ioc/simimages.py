@@ -79,7 +79,8 @@ class SimImageGenerator:
 
         if mode == LINEAR_RAMP:
             self._linear_ramp(p, reset, shape, dtype, rgb)
-            raw = raw + self.ramp if self.use_background else self.ramp.copy()
+            # the ramp is a fresh array each frame, so the published one is never mutated
+            raw = raw + self.ramp if self.use_background else self.ramp
         elif mode == PEAKS:
             raw = self._peaks(p, reset, raw, dtype, rgb)
         elif mode == SINE:
@@ -100,7 +101,7 @@ class SimImageGenerator:
                 key += tuple(p[k] for k in ("SIM_GAIN_RED", "SIM_GAIN_GREEN", "SIM_GAIN_BLUE"))
             cached = self._ramp_cache
             if cached is not None and cached[0] == key:
-                self.ramp = cached[1].copy()  # same base image: skip recomputing it
+                self.ramp = cached[1]  # same base image: skip recomputing it (never mutated)
                 return
             ny, nx = shape[:2]
             base = (
@@ -114,16 +115,16 @@ class SimImageGenerator:
                 self.ramp = np.stack([c_cast(float(g) * base, dtype) for g in gains], axis=-1)
             else:
                 self.ramp = c_cast(float(inc) * base, dtype)
-            self._ramp_cache = (key, self.ramp.copy())
+            self._ramp_cache = (key, self.ramp)
         else:
             if rgb:
                 gains = [
                     c_cast(p[k], dtype) * inc
                     for k in ("SIM_GAIN_RED", "SIM_GAIN_GREEN", "SIM_GAIN_BLUE")
                 ]
-                self.ramp += np.array(gains, dtype=dtype)
+                self.ramp = self.ramp + np.array(gains, dtype=dtype)
             else:
-                self.ramp += inc
+                self.ramp = self.ramp + inc
 
     def _peaks(self, p, reset, raw, dtype, rgb) -> np.ndarray:
         ny, nx = raw.shape[:2]

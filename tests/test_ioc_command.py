@@ -1,0 +1,77 @@
+"""The ``adtoolkit ioc`` command: --list-pvs, instance definitions, clean stop."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from adtoolkit.ioc.launcher import SimulatedIOC
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_ioc(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "adtoolkit", "ioc", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+
+
+def test_list_pvs_default_prefix():
+    result = run_ioc("--list-pvs")
+    assert result.returncode == 0, result.stderr
+    names = result.stdout.split()
+    assert "ad:cam1:Acquire" in names and "ad:HDF1:XMLFileName_RBV" in names
+    assert "ad:Over1:8:Name" in names
+    assert len(names) == len(set(names)) > 2500
+
+
+def test_instance_definition_adds_chained_plugin():
+    result = run_ioc(
+        "--instance", str(ROOT / "iocs" / "adsim"), "--prefix", "13SIM1:", "--list-pvs"
+    )
+    assert result.returncode == 0, result.stderr
+    names = set(result.stdout.split())
+    assert "13SIM1:Stats2:NDArrayPort_RBV" in names
+    assert "13SIM1:cam1:Model_RBV" in names
+
+
+def test_bad_instance_definition_is_reported(tmp_path):
+    bad = tmp_path / "instance.toml"
+    bad.write_text(
+        'prefix = "x:"\n[[plugins]]\ntype = "NDNoSuchPlugin"\nsuffix = "A:"\nport = "A"\n'
+    )
+    result = run_ioc("--instance", str(bad), "--list-pvs")
+    assert result.returncode == 2
+    assert str(bad) in result.stderr and "NDNoSuchPlugin" in result.stderr
+    broken = tmp_path / "broken.toml"
+    broken.write_text("prefix = \n")
+    result = run_ioc("--instance", str(broken), "--list-pvs")
+    assert result.returncode == 2 and str(broken) in result.stderr
+
+
+@pytest.mark.ioc
+def test_sigterm_stops_cleanly_and_instance_wiring(ioc_factory):
+    handle = ioc_factory(prefix="adtc:", extra_args=("--instance", str(ROOT / "iocs" / "adsim")))
+    proc: SimulatedIOC = handle.process
+    assert proc.ready_line.startswith(f"adtoolkit-ioc ready prefix=adtc: port={handle.port}")
+    from ioc_helpers import CA
+
+    ca = CA("adtc:")
+    try:
+        assert ca.get("Stats2:NDArrayPort_RBV") == "ROI1"
+        assert ca.get("ROI1:PortName_RBV") == "ROI1"
+        # boot-time records of the instance (dbpf-style), relative files resolved
+        adsim = ROOT / "iocs" / "adsim"
+        assert ca.get("cam1:NDAttributesFile") == str(adsim / "attributes.xml")
+        assert ca.get("cam1:NDAttributesMacros") == "CAMERA=adtc:cam1:"
+        assert ca.get("HDF1:XMLFileName_RBV") == str(adsim / "hdf5_layout_nexus.xml")
+    finally:
+        ca.close()
+    assert proc.stop(timeout=10) == 0  # exited on SIGTERM by itself, not killed
