@@ -22,8 +22,12 @@ costs little more than a bare h5py append.
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import resource
 import socket
+import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -244,6 +248,65 @@ def automatic_attributes(array: NDArray) -> list[NDAttribute]:
     ]
 
 
+#: room kept free for the metadata HDF5 writes at close (NDAttributes, performance)
+SPACE_MARGIN = 4 * 1024 * 1024
+
+
+def check_space(path: str, nbytes: int) -> None:
+    """Raise OSError (EFBIG / ENOSPC) if ``nbytes`` more would not fit in ``path``.
+
+    HDF5 reports a failed write, but a file whose writes failed can no longer be
+    closed cleanly, and the library can even crash the process on the following
+    operations.  Checking the file-size limit (RLIMIT_FSIZE) and the free space
+    first, with a margin for the metadata written at close, turns "disk full"
+    into a clean error with the OS message, and a valid file with every frame
+    written so far.
+    """
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError:
+        size = 0
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if soft != resource.RLIM_INFINITY and size + nbytes + SPACE_MARGIN > soft:
+        raise OSError(
+            errno.EFBIG,
+            f"{os.strerror(errno.EFBIG)}: {path} ({size} bytes) cannot take {nbytes} more "
+            f"bytes within the process file size limit of {soft} bytes",
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    st = os.statvfs(folder)
+    free = st.f_bavail * st.f_frsize
+    if free < nbytes + SPACE_MARGIN:
+        raise OSError(
+            errno.ENOSPC,
+            f"{os.strerror(errno.ENOSPC)}: {free} bytes free in {folder}, "
+            f"{nbytes} needed for {path}",
+        )
+
+
+def _close_file(file: h5py.File) -> None:
+    """Close through the file id only.
+
+    h5py's ``File.close`` also walks every open object of the file; after a
+    failed write (disk full) that walk can crash the interpreter, while the
+    plain ``H5Fclose`` reports the error and leaves the process healthy.
+    """
+    fid = file.id
+    del file
+    fid.close()
+
+
+def _detached(exc: Exception) -> Exception:
+    """The same error without its traceback (whose frames hold HDF5 objects alive)."""
+    if isinstance(exc, HDF5WriterError):
+        return HDF5WriterError(str(exc))
+    if isinstance(exc, OSError):
+        if exc.errno is not None:
+            return type(exc)(exc.errno, exc.strerror or str(exc))
+        return OSError(str(exc))
+    return HDF5WriterError(f"{type(exc).__name__}: {exc}")
+
+
 # --------------------------------------------------------------------------- datasets
 
 
@@ -395,6 +458,8 @@ class HDF5Writer:
         self.hostname = socket.gethostname() if hostname is None else hostname
         self._collector: Any = None
         self._collector_key: tuple = ()
+        # FlushNow arrives from a CA put while the plugin thread writes frames
+        self._lock = threading.RLock()
         self._reset()
 
     # -- state
@@ -437,7 +502,10 @@ class HDF5Writer:
     def _plugin_attributes(self, array: NDArray) -> dict[str, NDAttribute]:
         from adtoolkit.ioc.ndattributes import AttributeCollector, definitions_from
 
-        definitions = definitions_from(self._params.get("_plugin_attributes"))
+        given = self._params.get("_plugin_attributes")
+        if isinstance(given, AttributeCollector):  # the plugin's own, monitors and all
+            return given.collect(array)
+        definitions = definitions_from(given)
         if not definitions:
             return {}
         if self._collector is None or self._collector_key != definitions:
@@ -455,7 +523,7 @@ class HDF5Writer:
         return attrs
 
     # -- open
-    def open(
+    def _open_locked(
         self,
         path: str,
         array: NDArray,
@@ -465,7 +533,7 @@ class HDF5Writer:
     ) -> None:
         """Create ``path`` with the layout's tree, ready for ``array``-shaped frames."""
         if self.file is not None:  # NDFileHDF5::checkForOpenFile
-            self.close()
+            self._close_locked()
         if mode not in ("Single", "Capture", "Stream"):
             raise HDF5WriterError(f"unknown file write mode {mode!r}")
         self._reset()
@@ -500,6 +568,7 @@ class HDF5Writer:
         self._open_dims = list(array.dims)
 
         self.path = path
+        check_space(path, 0)
         self.file = h5py.File(path, "w", libver="latest" if self._swmr else None)
         try:
             self._create_tree(layout.root, self.file, data, multi, num_capture, chunks, filters)
@@ -511,9 +580,13 @@ class HDF5Writer:
             self._create_hardlinks(layout.root)
             if self._swmr:
                 self.file.swmr_mode = True
-        except BaseException:
+        except Exception as exc:
+            error: Exception | None = _detached(exc)
+        else:
+            error = None
+        if error is not None:
             self._abort()
-            raise
+            raise error
         self._readback("SWMRActive", 1 if self._swmr else 0)
         self._swmr_counter = 0
         self._readback("SWMRCbCounter", 0)
@@ -759,7 +832,7 @@ class HDF5Writer:
                     )
 
     # -- write
-    def write(self, array: NDArray) -> None:
+    def _write_locked(self, array: NDArray) -> None:
         """Append one frame (and its NDAttributes) to the open file."""
         if self.file is None or self.layout is None:
             raise HDF5WriterError("no file is open")
@@ -771,6 +844,7 @@ class HDF5Writer:
                 f"frame {array.unique_id} is {data.dtype}{list(data.shape)}, the file expects "
                 f"{target.dtype}{list(target.frame_shape)}"
             )
+        check_space(self.path, data.nbytes)
         target.append(data)
         if self._attr_dsets:
             self._file_attrs = self._gather_attributes(array)
@@ -796,7 +870,7 @@ class HDF5Writer:
             )
         self._last_time = now
         if self._flush_every and self._frames % self._flush_every == 0:
-            self.flush()
+            self._flush_locked()
 
     def _destination(self, array: NDArray) -> _DetectorDataset:
         assert self.layout is not None
@@ -815,7 +889,7 @@ class HDF5Writer:
         return self._default_det
 
     # -- flush / close
-    def flush(self) -> None:
+    def _flush_locked(self) -> None:
         """Push buffered frames and NDAttribute values to the file (FlushNow)."""
         if self.file is None:
             return
@@ -828,10 +902,11 @@ class HDF5Writer:
             self._swmr_counter += 1
             self._readback("SWMRCbCounter", self._swmr_counter)
 
-    def close(self) -> dict[str, float]:
+    def _close_locked(self) -> dict[str, float]:
         """Finish the file: OnFileClose values, performance data; return RunTime/IOSpeed."""
         if self.file is None:
             return {}
+        error: BaseException | None = None
         try:
             for det in self._detectors.values():
                 det.flush_partial()
@@ -841,7 +916,9 @@ class HDF5Writer:
                     node.set_single(self._file_attrs.get(node.name))
             if self._swmr:
                 # SWMR forbids new objects and attributes: finish in a normal session
-                self.file.close()
+                self._release_objects()
+                file, self.file = self.file, None
+                _close_file(file)
                 self.file = h5py.File(self.path, "r+", libver="latest")
             for path, attr in self._close_attrs:
                 if path in self.file:
@@ -852,16 +929,52 @@ class HDF5Writer:
                 self._write_performance()
             runtime = time.perf_counter() - self._open_time
             speed = (8.0 * self._bytes / (1024.0 * 1024.0)) / runtime if runtime > 0 else 0.0
-            self.file.close()
-        except BaseException:
+            self._release_objects()
+            file, self.file = self.file, None
+            _close_file(file)
+        except Exception as exc:
+            error = _detached(exc)
+        if error is not None:
             self._abort()
-            raise
+            raise error
         self.file = None  # the attribute collector stays: its PV monitors serve the next file
         self._readback("RunTime", runtime)
         self._readback("IOSpeed", speed)
         if self._swmr:
             self._readback("SWMRActive", 0)
         return {"RunTime": runtime, "IOSpeed": speed}
+
+    def open(
+        self,
+        path: str,
+        array: NDArray,
+        params: Mapping[str, Any],
+        num_capture: int,
+        mode: str,
+    ) -> None:
+        """Create ``path`` with the layout's tree, ready for ``array``-shaped frames.
+
+        ``mode`` is "Single" (no frame axis), "Capture" or "Stream"; ``num_capture``
+        bounds the frame axis (0: unlimited).  Raises :class:`HDF5WriterError` for a
+        bad layout or parameters; OSError from the file system passes through.
+        """
+        with self._lock:
+            self._open_locked(path, array, params, num_capture, mode)
+
+    def write(self, array: NDArray) -> None:
+        """Append one frame (and its NDAttributes) to the open file."""
+        with self._lock:
+            self._write_locked(array)
+
+    def flush(self) -> None:
+        """Push buffered frames and NDAttribute values to the file (FlushNow)."""
+        with self._lock:
+            self._flush_locked()
+
+    def close(self) -> dict[str, float]:
+        """Finish the file: OnFileClose values, performance data; return RunTime/IOSpeed."""
+        with self._lock:
+            return self._close_locked()
 
     def _write_performance(self) -> None:
         assert self.file is not None and self.layout is not None
@@ -882,14 +995,27 @@ class HDF5Writer:
         rows = np.array(self._perf_rows, dtype="f8").reshape(-1, 5)
         parent.create_dataset("timestamp", data=rows)
 
+    def _release_objects(self) -> None:
+        """Drop our references to datasets, before their file is closed."""
+        self._detectors = {}
+        self._default_det = None
+        self._attr_dsets = []
+
     def _abort(self) -> None:
-        """Close the file after an error without raising again."""
+        """Close the file after an error without raising again.
+
+        Every reference to an HDF5 object is dropped *before* the file is closed:
+        objects left alive after a failed close (disk full) are otherwise
+        deallocated later against a half-closed file, which can crash the process.
+        """
+        self._release_objects()
+        file, self.file = self.file, None
+        if file is None:
+            return
         try:
-            if self.file is not None:
-                self.file.close()
+            _close_file(file)
         except Exception:
             logger.debug("closing %s after an error failed", self.path, exc_info=True)
-        self.file = None
 
     def abort(self) -> None:
         """Drop the open file after an error (what is on disk stays as it is)."""

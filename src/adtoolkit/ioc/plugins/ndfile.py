@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 from adtoolkit.ioc.ndfile import FileError, NDFilePlugin, Writer
 from adtoolkit.ioc.writers import JPEGWriter, MinimalHDF5Writer, TIFFWriter
@@ -29,6 +30,31 @@ class NDFileHDF5(NDFilePlugin):
                 "HDF5_SWMRSupported": 1,
             }
         )
+
+    def writer_params(self):
+        """Add the plugin's own NDAttributes (collected at open and per frame)."""
+        params = dict(super().writer_params())
+        params["_plugin_attributes"] = getattr(self, "_attribute_collector", None)
+        return params
+
+    def write_param(self, addr: int, name: str, value: Any) -> None:
+        if name == "HDF5_layoutFilename":
+            from adtoolkit.ioc.hdf5 import validate_layout_param
+
+            self.params.set(name, value)
+            valid, message = validate_layout_param(str(value or ""))
+            self.params.set("HDF5_layoutValid", int(valid))
+            self.params.set("HDF5_layoutErrorMsg", message[:255])
+        elif name == "HDF5_SWMRFlushNow":
+            writer = self.writer
+            if value and writer is not None:
+                try:
+                    writer.flush()
+                except Exception as exc:
+                    self._error(f"Error flushing file: {exc}")
+            self.params.set(name, 0)
+        else:
+            super().write_param(addr, name, value)
 
     def make_writer(self) -> Writer:
         try:
