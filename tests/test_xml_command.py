@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from adtoolkit.cli import main
-from adtoolkit.xml import Attributes, Dataset, HardLink, Layout, parse_attributes, parse_layout
+from adtoolkit.xml import (
+    Attributes,
+    Dataset,
+    HardLink,
+    Layout,
+    parse_attributes,
+    parse_layout,
+    validate,
+)
 
 DATA = Path(__file__).parent / "data" / "xml"
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -305,3 +313,29 @@ def test_layout_needs_exactly_one_source(capsys):
         main(["xml", "layout", "spec.yaml", "--default"])
     assert info.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_validate_ophyd_option(capsys):
+    minimal = str(DATA / "ADSimDetector_iocSimDetector_hdf5_layout_minimal.xml")
+    assert main(["xml", "validate", minimal]) == 0
+    assert "/entry/data/data" not in capsys.readouterr().err
+    assert main(["xml", "validate", "--ophyd", "--strict", minimal]) == 1
+    assert (
+        f"{minimal}:1: warning: /entry/data/data is not the detector data"
+        in capsys.readouterr().err
+    )
+
+
+def test_layout_help_shows_an_example_spec():
+    proc = run_cli("layout", "--help")
+    assert proc.returncode == 0
+    assert "nexus: {attributes: attrs.xml" in proc.stdout
+    # the example in the help is a working spec
+    example = proc.stdout.split("or\n", 1)[1]
+    import yaml
+
+    from adtoolkit.xml.spec import layout_from_spec
+
+    layout = layout_from_spec(yaml.safe_load(example))
+    assert layout.find("/entry/instrument/temperature").ndattribute == "Temp"
+    assert validate(layout, ["Temp"], ophyd=True) == []

@@ -214,7 +214,24 @@ def test_macros_are_written_first(hdf5, ioc):
     )
     hdf5.nd_attributes_file.subscribe(lambda value, **k: order.append(("file", value)), run=False)
     install_attributes(Attributes().pv("T", "$(P)temp"), hdf5, inline=True, macros="P=T:", settle=0)
-    assert [kind for kind, _ in order] == ["macros", "file"]
+    assert order == [("macros", "P=T:"), ("file", hdf5.nd_attributes_file.get())]
+
+
+def test_undefined_macro_is_refused_before_writing(tmp_path, hdf5, ioc):
+    attrs = Attributes().pv("T", "$(P)temp").pv("U", "${ID}gap").pv("V", "$(D=X:)v")
+    with pytest.raises(InstallError, match=r"macro\(s\) ID used by the attributes but not defined"):
+        install_attributes(
+            attrs, hdf5, ioc_dir=IOC_DIR, local_dir=tmp_path, macros="P=T:", settle=0
+        )
+    assert ioc.seen == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_macros_without_ndattributesmacros_warn(hdf5, ioc):
+    from adtoolkit.xml.install import InstallWarning
+
+    with pytest.warns(InstallWarning, match="holds a macro"):
+        install_attributes(Attributes().pv("T", "$(P)temp"), hdf5, inline=True, settle=0)
 
 
 @pytest.mark.parametrize(
@@ -254,3 +271,13 @@ def test_file_mode_from_the_devices_path_templates(tmp_path, hdf5):
     assert done == type(done)("/ioc/xml/layout.xml", tmp_path / "layout.xml")
     assert ioc.seen == ["/ioc/xml/layout.xml"]
     assert parse_layout(tmp_path / "layout.xml") == Layout.default()
+
+
+def test_layout_warnings_are_shown_but_installed(hdf5, ioc):
+    from adtoolkit.xml import Dataset, Group
+    from adtoolkit.xml.install import InstallWarning
+
+    layout = Layout().add(Group("detector").add(Dataset.detector("data1")))
+    with pytest.warns(InstallWarning, match="/entry/data/data is not the detector data"):
+        install_layout(layout, hdf5, settle=0)
+    assert parse_layout(hdf5.xml_file_name.get()) == layout

@@ -164,3 +164,20 @@ def test_validate_files_turns_hostile_input_into_a_problem(tmp_path):
     (problem,) = validate_files([bomb])
     assert problem.filename == str(bomb) and problem.line == 3
     assert "entity declaration 'lol' refused" in problem.message
+
+
+def test_attlist_defaults_are_refused():
+    text = '<!DOCTYPE Attributes [<!ATTLIST Attribute type CDATA "PARAM">]><Attributes><Attribute name="a" source="X"/></Attributes>'
+    with pytest.raises(
+        XMLSecurityError, match="DTD attribute declaration for <Attribute type> refused"
+    ):
+        parse(text)
+
+
+def test_fifo_is_refused_without_blocking(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.xml"
+    os.mkfifo(fifo)
+    with pytest.raises(XMLSecurityError, match="pipe.xml:1: not a regular file"):
+        parse(fifo)

@@ -301,6 +301,8 @@ def test_duplicate_names_in_a_group():
     )
     assert [(p.line, p.severity) for p in only(problems)] == [(4, "error"), (6, "error")]
     assert "duplicate name 'data'" in problems[0].message
+    assert "lands in the parent group" in problems[0].message  # a group: LayoutXML pops it
+    assert "lands in the parent group" in problems[1].message  # a dataset: same
 
 
 def test_duplicate_attribute_on_an_element():
@@ -451,3 +453,68 @@ def test_repeated_global_is_a_warning():
     )
     assert [(p.line, p.severity) for p in problems] == [(3, "warning")]
     assert "first at line 2" in problems[0].message
+
+
+@pytest.mark.parametrize(
+    "name, flagged",
+    [
+        ("ADSimDetector_iocSimDetector_hdf5_layout_nexus.xml", False),
+        ("nexus_definitions_manual_epics_layout.xml", False),
+        ("ADSimDetector_iocSimDetector_hdf5_layout_minimal.xml", True),
+        ("ADSimDetector_iocHDF5Test_test1_layout.xml", True),
+        ("ADCore_XML_schema_new_txm_sample.xml", True),
+    ],
+)
+def test_ophyd_option_checks_entry_data_data(name, flagged):
+    plain = validate_files([DATA / name])
+    with_ophyd = validate_files([DATA / name], ophyd=True)
+    extra = [p for p in with_ophyd if p not in plain]
+    assert len(extra) == (1 if flagged else 0)
+    assert all("/entry/data/data" in p.message and p.severity == "warning" for p in extra)
+
+
+def test_ophyd_option_link_to_a_non_detector_dataset():
+    problems = lay(
+        '<hdf5_layout><group name="entry">\n<dataset name="d" source="detector"/>\n'
+        '<dataset name="c" source="constant" value="1" type="int"/>\n'
+        '<group name="data">\n<hardlink name="data" target="/entry/c"/>\n</group></group></hdf5_layout>'
+    )
+    assert problems == []
+    problems = validate_layout_document(
+        parse_document(
+            '<hdf5_layout><group name="entry">\n<dataset name="d" source="detector"/>\n'
+            '<dataset name="c" source="constant" value="1" type="int"/>\n'
+            '<group name="data">\n<hardlink name="data" target="/entry/c"/>\n</group></group></hdf5_layout>',
+            "l.xml",
+        ),
+        None,
+        ophyd=True,
+    )
+    assert [(p.line, p.severity) for p in problems] == [(5, "warning")]
+
+
+@pytest.mark.parametrize(
+    "factory", [Layout.default, Layout.nexus, lambda: Layout.nexus(Attributes().pv("T", "P:T"))]
+)
+def test_ready_made_layouts_satisfy_the_ophyd_check(factory):
+    assert validate(factory(), ophyd=True) == []
+
+
+def test_ndfilenexus_template_is_recognised_as_not_a_layout():
+    path = DATA / "nexus_plugin" / "ADSimDetector_iocSimDetector_NexusTemplate.xml"
+    (problem,) = validate_files([path])
+    assert problem.severity == "error" and problem.line == 3
+    assert "NDFileNexus plugin" in problem.message
+
+
+def test_unplaced_attributes_without_default_group_are_reported():
+    text = (
+        '<hdf5_layout auto_ndattr_default="false">\n<group name="g">\n'
+        '<dataset name="d" source="detector"/>\n'
+        '<dataset name="t" source="ndattribute" ndattribute="Temp"/>\n</group>\n</hdf5_layout>'
+    )
+    problems = lay(text, ["Temp", "Gain"])
+    assert [(p.line, p.severity) for p in problems] == [(1, "warning")]
+    assert "(ColorMode, Gain, and the NDArray* ones)" in problems[0].message
+    # with auto_ndattr_default true (the default) they go to the file root: nothing to say
+    assert lay(text.replace(' auto_ndattr_default="false"', ""), ["Temp", "Gain"]) == []

@@ -16,6 +16,34 @@ from __future__ import annotations
 import argparse
 import sys
 
+ATTRIBUTES_EXAMPLE = """\
+example spec (YAML; TOML uses [[attributes]] tables with the same keys):
+  attributes:
+    - {name: Temp, pv: "IOC:temp", dbrtype: DBR_DOUBLE, description: sample temperature}
+    - {name: Counter, param: ARRAY_COUNTER, datatype: INT}
+    - {name: Pi, function: myAttrFunct1, arg: PI}
+    - {name: Beamline, const: BL-1}
+"""
+
+LAYOUT_EXAMPLE = """\
+example specs (YAML or TOML; paths are relative to the spec):
+  nexus: {attributes: attrs.xml, placement: {Temp: detector}}
+or
+  groups:
+    - name: entry
+      nx_class: NXentry
+      datasets:
+        - {name: title, value: my run}
+      groups:
+        - name: instrument
+          nx_class: NXinstrument
+          datasets:
+            - {name: data, source: detector, det_default: true}
+            - {name: temperature, ndattribute: Temp, when: OnFileClose}
+        - {name: data, nx_class: NXdata, hardlinks: {data: /entry/instrument/data}}
+        - {name: meta, ndattr_default: true}
+"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="xml_command", metavar="ACTION")
@@ -24,15 +52,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("validate", help="check attributes and layout files against the IOC's rules")
     p.add_argument("files", nargs="+", metavar="FILE", help="attributes and layout XML files")
     p.add_argument("--strict", action="store_true", help="fail on warnings too")
+    p.add_argument(
+        "--ophyd",
+        action="store_true",
+        help="also warn when /entry/data/data (read by ophyd's AD_HDF5 handler) is not the detector data",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
 
-    p = sub.add_parser("attributes", help="build an attributes file from a YAML/TOML spec")
+    p = sub.add_parser(
+        "attributes",
+        help="build an attributes file from a YAML/TOML spec",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=ATTRIBUTES_EXAMPLE,
+    )
     p.add_argument("spec", metavar="SPEC", help="YAML (.yaml/.yml) or TOML (.toml) spec")
     p.add_argument(
         "-o", "--output", metavar="FILE", help="write here (atomically) instead of printing"
     )
 
-    p = sub.add_parser("layout", help="build a layout file from a spec, or a ready-made one")
+    p = sub.add_parser(
+        "layout",
+        help="build a layout file from a spec, or a ready-made one",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=LAYOUT_EXAMPLE,
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument(
         "spec", nargs="?", metavar="SPEC", help="YAML (.yaml/.yml) or TOML (.toml) spec"
@@ -85,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.xml_command == "validate":
-            problems = validate_files(args.files)
+            problems = validate_files(args.files, ophyd=args.ophyd)
             _print_problems(problems, args.quiet)
             failed = _failed(problems, args.strict)
             if not failed and not args.quiet:

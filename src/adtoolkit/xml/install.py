@@ -24,6 +24,7 @@ this module never imports the device classes.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -163,10 +164,46 @@ def _compact(xml: str, keep_declaration: bool) -> str:
     return "".join(lines)
 
 
-def _check(model: Attributes | Layout, attributes: Iterable[str] | None) -> None:
-    errors = [p for p in validate(model, attributes) if p.severity == ERROR]
+class InstallWarning(UserWarning):
+    """A validator warning about a file being installed (it is installed anyway)."""
+
+
+_MACRO = re.compile(r"\$[({]([A-Za-z0-9_]+)(=[^)}]*)?[)}]")
+
+
+def _check_macros(attributes: Attributes, macros: str) -> None:
+    """The IOC sets NDAttributesStatus=3 for a $(NAME) that NDAttributesMacros lacks."""
+    defined = {item.split("=", 1)[0].strip() for item in macros.split(",") if "=" in item}
+    missing = sorted(
+        {
+            m.group(1)
+            for m in _MACRO.finditer(attributes.to_xml())
+            if m.group(1) not in defined and m.group(2) is None
+        }
+    )
+    if missing:
+        raise InstallError(
+            f"macro(s) {', '.join(missing)} used by the attributes but not defined in "
+            f"NDAttributesMacros {macros!r} (the IOC would report 'Macro substitution error')"
+        )
+
+
+def _check(
+    model: Attributes | Layout, attributes: Iterable[str] | None, macros: str | None = None
+) -> None:
+    """Refuse files with errors; show warnings (and, for layouts, whether ophyd can read
+    the frames from /entry/data/data) as Python warnings."""
+    import warnings
+
+    problems = validate(model, attributes, ophyd=isinstance(model, Layout))
+    errors = [p for p in problems if p.severity == ERROR]
     if errors:
         raise ValidationError(errors)
+    if macros is not None and isinstance(model, Attributes):
+        _check_macros(model, macros)
+        problems = [p for p in problems if "holds a macro" not in p.message]
+    for problem in problems:
+        warnings.warn(str(problem), InstallWarning, stacklevel=3)
 
 
 def _value_for(
@@ -228,7 +265,7 @@ def install_attributes(
     Without an ``nd_attributes_status`` signal (ophyd's CamBase has none) the
     IOC's verdict cannot be read and only the write is checked.
     """
-    _check(attributes, None)
+    _check(attributes, None, macros)
     file_signal = _signal(target, "nd_attributes_file")
     status_signal = _signal(target, "nd_attributes_status", required=False)
     if macros is not None:
@@ -329,7 +366,7 @@ def install(
     if layout is not None and hdf5 is None:
         raise InstallError("layout given but no HDF5 plugin to install it on (hdf5=...)")
     if attributes is not None:
-        _check(attributes, None)
+        _check(attributes, None, macros)
     names = None
     if attributes is not None:
         names = [*attributes.names, *other_attributes]

@@ -149,6 +149,7 @@ def nexus_layout_from_attributes(
     detector = _nx("detector", "NXdetector").add(_detector_data(extra_nexus_attributes=True))
     collection = Group("NDAttributes", "NXcollection", ndattr_default=True)
     seen: set[str] = set()
+    placed: dict[int, tuple[Group, list[Dataset]]] = {}
     for attribute in attributes:
         if attribute.name in seen:
             raise ValueError(f"attribute {attribute.name!r} appears twice")
@@ -157,11 +158,13 @@ def nexus_layout_from_attributes(
             "detector" if classify(attribute) else "collection"
         )
         target = detector if where == "detector" else collection
-        if attribute.name in {c.name for c in target.children}:
-            raise ValueError(
-                f"attribute {attribute.name!r} clashes with {target.name}/{attribute.name}"
-            )
-        target.add(Dataset.from_ndattribute(attribute.name))
+        if where == "detector" and attribute.name == "data":
+            raise ValueError("attribute 'data' clashes with detector/data (the frames)")
+        placed.setdefault(id(target), (target, []))[1].append(
+            Dataset.from_ndattribute(attribute.name)
+        )
+    for target, datasets in placed.values():
+        target.add(*datasets)
     for name in DRIVER_ATTRIBUTES:
         if name not in seen:
             where = placement.get(name, "detector")

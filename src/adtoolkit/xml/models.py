@@ -141,12 +141,14 @@ class Attributes:
 
     # -- builders (each returns self so calls chain)
     def add(self, *attributes: Attribute) -> Attributes:
+        names = set(self.names)
         for attribute in attributes:
-            if attribute.name in self.names:
+            if attribute.name in names:
                 raise ValueError(
                     f"attribute {attribute.name!r} is already defined (the IOC keeps only the last one)"
                 )
             self.attributes.append(attribute)
+            names.add(attribute.name)
         return self
 
     def pv(
@@ -342,14 +344,16 @@ class Group(_HasAttributes):
 
     def add(self, *children: Child) -> Group:
         """Append groups, datasets or hard links; names must be unique in a group."""
+        names = {c.name for c in self.children}
         for child in children:
             if not isinstance(child, (Group, Dataset, HardLink)):
                 raise TypeError(
                     f"a group holds Group, Dataset or HardLink, not {type(child).__name__}"
                 )
-            if any(c.name == child.name for c in self.children):
+            if child.name in names:
                 raise ValueError(f"group {self.name!r} already has a member named {child.name!r}")
             self.children.append(child)
+            names.add(child.name)
         return self
 
     def group(self, name: str, nx_class: str | None = None, ndattr_default: bool = False) -> Group:

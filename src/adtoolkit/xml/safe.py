@@ -7,6 +7,7 @@ standard library's expat with handlers that *refuse* rather than ignore:
 - any ``<!ENTITY>`` declaration (internal ones are how "billion laughs" bombs are
   built, external ones are how XXE reads ``file://`` or ``http://``),
 - a DOCTYPE with an external subset (``SYSTEM``/``PUBLIC`` DTD),
+- ``<!ATTLIST>`` declarations (expat would apply their defaults, the IOC does not),
 - inputs larger than :data:`MAX_BYTES`, and element nesting deeper than
   :data:`MAX_DEPTH` (both are far beyond any real ADCore file).
 
@@ -18,6 +19,7 @@ what the validator needs to say ``file:line: message``.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.parsers import expat
@@ -91,9 +93,12 @@ def read_source(source: str | bytes | os.PathLike, filename: str | None = None):
         path = Path(source)
         name = filename or str(path)
         try:
-            size = path.stat().st_size
+            info = path.stat()
         except OSError as exc:
             raise FileNotFoundError(f"{name}: cannot read XML file: {exc.strerror}") from exc
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device could block or never end
+            raise XMLSecurityError(name, 1, "not a regular file")
+        size = info.st_size
         if size > MAX_BYTES:
             raise XMLSecurityError(
                 name, 1, f"file is {size} bytes, over the {MAX_BYTES}-byte limit"
@@ -152,6 +157,12 @@ def parse_document(source: str | bytes | os.PathLike, filename: str | None = Non
             "allowed in attributes/layout files (entity-expansion bomb protection)"
         )
 
+    def attlist_decl(elname, attname, type_, default, required):
+        refuse(
+            f"DTD attribute declaration for <{elname} {attname}> refused: its default would "
+            "change the file's meaning, and the IOC's parser does not apply it"
+        )
+
     def external_ref(context, base, system_id, public_id):
         refuse(f"external entity reference ({system_id or public_id}) refused (XXE)")
 
@@ -161,6 +172,7 @@ def parse_document(source: str | bytes | os.PathLike, filename: str | None = Non
     parser.StartDoctypeDeclHandler = doctype
     parser.EntityDeclHandler = entity_decl
     parser.ExternalEntityRefHandler = external_ref
+    parser.AttlistDeclHandler = attlist_decl
     try:
         parser.Parse(data, True)
     except expat.ExpatError as exc:

@@ -36,6 +36,8 @@ from adtoolkit.xml.xmlio import ATTRIBUTE_KEYS, DATASET_KEYS, LAYOUT_ATTRIBUTE_K
 
 ERROR = "error"
 WARNING = "warning"
+#: Where ophyd's AD_HDF5 handler (area_detector_handlers) reads the frames.
+OPHYD_DATA_PATH = "/entry/data/data"
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def _is_namespace_attr(key: str) -> bool:
 
 
 def _case_hint(name: str, known: Iterable[str]) -> str:
-    for k in known:
+    for k in sorted(known):
         if k.lower() == name.lower():
             return f" (the attributes define {k!r}: names are case-sensitive in the IOC)"
     return ""
@@ -196,9 +198,10 @@ def validate_attributes_document(doc: Document) -> list[Problem]:
 class _LayoutChecker:
     """Walks a layout the way NDFileHDF5's LayoutXML builds its tree."""
 
-    def __init__(self, doc: Document, known: set[str] | None):
+    def __init__(self, doc: Document, known: set[str] | None, ophyd: bool = False):
         self.doc = doc
         self.known = known
+        self.ophyd = ophyd
         self.problems: list[Problem] = []
         self.paths: dict[str, tuple[str, Node]] = {}  # path -> (kind, node)
         self.ndattr_datasets: list[tuple[str, str, Node]] = []  # (ndattribute, path, node)
@@ -231,8 +234,15 @@ class _LayoutChecker:
 
     def check_name(self, node: Node, taken: dict[str, Node], kind: str) -> str | None:
         name = node.get("name")
+        # LayoutXML still "closes" a group/dataset it refused, so what follows it in
+        # the same group is attached one level up.
+        shifted = (
+            " (and, as it still closes it, what follows it in this group lands in the parent group)"
+            if kind in ("group", "dataset")
+            else ""
+        )
         if name is None:
-            self.report(node, f"<{kind}> without name=: NDFileHDF5 ignores it")
+            self.report(node, f"<{kind}> without name=: NDFileHDF5 ignores it{shifted}")
             return None
         if not name or "/" in name or name in (".", ".."):
             self.report(node, f"<{kind}> name {name!r} is not a valid HDF5 link name")
@@ -240,7 +250,7 @@ class _LayoutChecker:
             self.report(
                 node,
                 f"duplicate name {name!r} in this group (first at line {taken[name].line}): "
-                "NDFileHDF5 rejects the second one and its contents",
+                f"NDFileHDF5 rejects the second one and its contents{shifted}",
             )
             return None
         taken[name] = node
@@ -356,7 +366,24 @@ class _LayoutChecker:
             else:
                 self.report(node, f"unknown element <{node.tag}>: NDFileHDF5 ignores it")
         self.check_tree()
+        if self.ophyd:
+            self.check_ophyd_link()
         return self.problems
+
+    def check_ophyd_link(self) -> None:
+        """ophyd's AD_HDF5 handler (area_detector_handlers) reads /entry/data/data."""
+        kind, node = self.paths.get(OPHYD_DATA_PATH, (None, None))
+        if kind == "hardlink":
+            target = node.get("target") or ""
+            norm = "/" + "/".join(p for p in target.split("/") if p)
+            kind = self.paths.get(norm, (None, None))[0]
+        if kind != "detector":
+            self.report(
+                node or self.doc.root,
+                f"{OPHYD_DATA_PATH} is not the detector data: ophyd's AD_HDF5 handler reads "
+                "the frames from there (add a hardlink to the detector dataset)",
+                WARNING,
+            )
 
     def check_global(self, node: Node) -> None:
         name, ndattr = node.get("name"), node.get("ndattribute")
@@ -528,9 +555,22 @@ class _LayoutChecker:
                     f"{self.ndattr_default_groups[0][0]}); NDFileHDF5 uses only one",
                     WARNING,
                 )
+        # NDAttributes with no place at all
+        auto_default = root.get("auto_ndattr_default") != "false"
+        if not self.ndattr_default_groups and not auto_default and self.known is not None:
+            placed_names = {n for n, _, _ in self.ndattr_datasets}
+            lost = sorted(self.known - placed_names - set(AUTOMATIC_ATTRIBUTES))
+            if lost:
+                self.report(
+                    root,
+                    "auto_ndattr_default='false' and no ndattr_default group: NDAttributes "
+                    f"without a dataset are not written ({', '.join(lost)}, and the NDArray* ones)",
+                    WARNING,
+                )
         # hard links
         default_group = self.ndattr_default_groups[0][0] if self.ndattr_default_groups else None
         placed = {n for n, _, _ in self.ndattr_datasets}
+        unplaced = self.known - placed if self.known is not None else set()
         for path, node in self.hardlinks:
             target = node.get("target") or ""
             where = f"hardlink {path}"
@@ -541,9 +581,8 @@ class _LayoutChecker:
             kind = self.paths.get(norm, (None, None))[0]
             auto = (
                 default_group is not None
-                and self.known is not None
                 and norm.rsplit("/", 1)[0] == default_group
-                and norm.rsplit("/", 1)[1] in self.known - placed
+                and norm.rsplit("/", 1)[1] in unplaced
             )
             if kind is None and auto:
                 kind = "ndattribute"
@@ -565,25 +604,28 @@ class _LayoutChecker:
 
 
 def validate_layout_document(
-    doc: Document, attributes: Iterable[str] | None = None
+    doc: Document, attributes: Iterable[str] | None = None, ophyd: bool = False
 ) -> list[Problem]:
     """Problems of one layout file (B.4).
 
     ``attributes`` are the NDAttribute names the files define; the IOC's own
     (NDArray* and ColorMode) are added.  With ``None`` the ``ndattribute=``
-    names are not checked.
+    names are not checked.  ``ophyd=True`` also warns when ``/entry/data/data``
+    is not the detector data, where ophyd's AD_HDF5 handler reads frames.
     """
     known = None
     if attributes is not None:
         known = set(attributes) | set(AUTOMATIC_ATTRIBUTES) | set(DRIVER_ATTRIBUTES)
-    return _LayoutChecker(doc, known).run()
+    return _LayoutChecker(doc, known, ophyd).run()
 
 
 # --------------------------------------------------------------------------- front ends
 
 
 def validate(
-    obj: Attributes | Layout, attributes: Attributes | Iterable[str] | None = None
+    obj: Attributes | Layout,
+    attributes: Attributes | Iterable[str] | None = None,
+    ophyd: bool = False,
 ) -> list[Problem]:
     """Validate a model (checked on its XML, so line numbers refer to ``obj.to_xml()``)."""
     name = "<layout>" if isinstance(obj, Layout) else "<attributes>"
@@ -593,7 +635,7 @@ def validate(
     names = None
     if attributes is not None:
         names = attributes.names if isinstance(attributes, Attributes) else list(attributes)
-    return validate_layout_document(doc, names)
+    return validate_layout_document(doc, names, ophyd)
 
 
 def check(obj: Attributes | Layout, attributes: Attributes | Iterable[str] | None = None) -> None:
@@ -603,7 +645,7 @@ def check(obj: Attributes | Layout, attributes: Attributes | Iterable[str] | Non
         raise ValidationError(errors)
 
 
-def validate_files(paths: Sequence[str | os.PathLike]) -> list[Problem]:
+def validate_files(paths: Sequence[str | os.PathLike], ophyd: bool = False) -> list[Problem]:
     """Validate attributes and layout files together: every layout is cross-checked
     against the NDAttributes of all the attributes files given (cam + plugins)."""
     from adtoolkit.xml.safe import XMLParseError, XMLSecurityError
@@ -631,9 +673,14 @@ def validate_files(paths: Sequence[str | os.PathLike]) -> list[Problem]:
                 Problem(
                     doc.filename,
                     doc.root.line,
-                    f"root element <{doc.root.tag}> is neither <Attributes> nor <hdf5_layout>",
+                    f"root element <{doc.root.tag}> is neither <Attributes> nor <hdf5_layout>"
+                    + (
+                        " (this is a template for the NDFileNexus plugin, not NDFileHDF5)"
+                        if doc.root.tag == "NXroot"
+                        else ""
+                    ),
                 )
             )
     for doc in layouts:
-        problems += validate_layout_document(doc, names if have_attributes else None)
+        problems += validate_layout_document(doc, names if have_attributes else None, ophyd)
     return problems
