@@ -60,13 +60,31 @@ def main() -> int:
     def start(prefix: str, port: int) -> SimulatedIOC:
         ioc = SimulatedIOC(prefix=prefix, write_root=root / prefix.strip(":"), port=port)
         iocs.append(ioc)
-        return ioc.start()
+        ioc.start()
+        _nonempty_strings(prefix, ioc.write_root)
+        return ioc
 
     try:
         return _run(args, ports, start, root)
     finally:
         for ioc in iocs:
             ioc.stop()
+
+
+def _nonempty_strings(prefix: str, root) -> None:
+    """Work around the simulated IOC rejecting '' writes to CHAR waveforms: ophyd's
+    unstage would wait forever restoring the boot value "" (set() without timeout).
+    Done before any timer starts, identically for both sides."""
+    from caproto.threading.client import Context
+
+    ctx = Context()
+    pvs = ctx.get_pvs(
+        *(prefix + s for s in ("HDF1:FilePath", "HDF1:FileName", "HDF1:FileTemplate"))
+    )
+    for pv, value in zip(pvs, (str(root) + "/", "boot", "%s%s_%3.3d.h5"), strict=True):
+        pv.wait_for_connection(timeout=10)
+        pv.write(value.encode() + b"\0", wait=True, data_type=4)  # DBR_CHAR
+    ctx.disconnect()
 
 
 def _recipe_detector(prefix: str, name: str, write_dir: str):

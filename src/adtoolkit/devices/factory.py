@@ -149,16 +149,9 @@ def make_detector(
         raise ConfigurationError(
             "an HDF5 plugin needs write_path= (the directory template as the IOC sees it)"
         )
+    xml_install = None
     if attributes is not None or layout is not None:
-        try:
-            from ..xml import install as xml_install  # type: ignore[attr-defined]
-        except ImportError:
-            xml_install = None
-        if xml_install is None or not callable(xml_install):
-            raise NotImplementedError(
-                "installing attributes/layout XML needs adtoolkit.xml.install, which is not "
-                "available in this build yet"
-            )
+        xml_install = _xml_installer(attributes, layout)
     if has_files:
         from .filestore import _check_file_template
 
@@ -189,9 +182,51 @@ def make_detector(
         check_plugin_types(det)
         if validate_ports:
             det.validate_asyn_ports()
-        if attributes is not None or layout is not None:
-            xml_install(det, attributes=attributes, layout=layout)  # type: ignore[misc]
+        if xml_install is not None:
+            _install_xml(xml_install, det, attributes, layout, paths)
     return det
+
+
+def _xml_installer(attributes: Any, layout: Any):
+    """The XML helper's ``install`` function, after checking the argument types."""
+    try:
+        from ..xml import install as install_module  # type: ignore[attr-defined]
+        from ..xml.models import Attributes, Layout  # type: ignore[import-not-found]
+    except ImportError:
+        install_module = None
+    func = getattr(install_module, "install", install_module)
+    if func is None or not callable(func):
+        raise NotImplementedError(
+            "installing attributes/layout XML needs adtoolkit.xml.install, which is not "
+            "available in this build yet"
+        )
+    if attributes is not None and not isinstance(attributes, Attributes):
+        raise ConfigurationError(
+            f"attributes must be an adtoolkit.xml.Attributes, not {type(attributes).__name__}"
+        )
+    if layout is not None and not isinstance(layout, Layout):
+        raise ConfigurationError(
+            f"layout must be an adtoolkit.xml.Layout, not {type(layout).__name__}"
+        )
+    return func
+
+
+def _install_xml(func, det: AreaDetector, attributes: Any, layout: Any, paths) -> None:
+    """Attributes on the cam, layout on the (first) HDF5 plugin, files next to the data."""
+    hdf = det.file_plugins()[0] if det.file_plugins() else None
+    if layout is not None and hdf is None:
+        raise ConfigurationError("layout= needs an HDF5 plugin (e.g. plugins=('hdf1',))")
+    kwargs: dict[str, Any] = {}
+    if paths is not None:
+        # the mount point exists (the dated data directory may not yet)
+        kwargs.update(ioc_dir=paths.write_root, local_dir=paths.read_root)
+    func(
+        attributes=attributes,
+        on=det.cam if attributes is not None else None,
+        layout=layout,
+        hdf5=hdf if layout is not None else None,
+        **kwargs,
+    )
 
 
 def check_plugin_types(det: AreaDetector) -> None:

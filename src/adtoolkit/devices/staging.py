@@ -307,8 +307,41 @@ def restore(applied: list[tuple[Signal, Any]], timeout: float) -> None:
         pipe.barrier()
     except Exception as exc:  # noqa: BLE001
         errors.append(str(exc))
+    # A CA put the IOC rejects still completes (the completion carries no status that
+    # pyepics/ophyd pass on), so read the setpoints back: a restore that did not take
+    # must not pass silently.
+    failed = {e.split(" <- ")[0] for e in errors}
+    for sig, original in applied:
+        if _pvname(sig) in failed or not isinstance(sig, EpicsSignalBase):
+            continue
+        try:
+            current = _setpoint(sig)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"{_pvname(sig)}: cannot read back: {exc}")
+            continue
+        if not _close(sig, current, original):
+            errors.append(f"{_pvname(sig)} <- {original!r}: the IOC kept {current!r}")
     if errors:
         raise StagingError("could not restore: " + "; ".join(errors))
+
+
+def _setpoint(sig: Signal) -> Any:
+    if getattr(sig, "setpoint_pvname", None) and sig.setpoint_pvname != sig.pvname:
+        return sig.get_setpoint(use_monitor=False)
+    return sig.get(use_monitor=False)
+
+
+def _close(sig: Signal, current: Any, wanted: Any) -> bool:
+    if _same(sig, current, wanted):
+        return True
+    if isinstance(current, str) and isinstance(wanted, str):
+        return current.rstrip("\x00") == wanted.rstrip("\x00")
+    try:
+        import numpy as np
+
+        return bool(np.allclose(current, wanted, rtol=1e-6, atol=1e-9))
+    except (TypeError, ValueError):
+        return False
 
 
 class FastStaging(Device):
