@@ -154,6 +154,9 @@ def check_consistent(channel: Channel, kind: str, value, status) -> None:
         else:
             sent = value.encode("latin-1", "replace").split(b"\0", 1)[0].decode("latin-1")
             want = sent[: nelm - 1] if len(sent) < nelm else None
+            if want and channel.name.endswith("FilePath"):
+                # asynNDArrayDriver::checkPath: one trailing '/' stripped, then re-appended
+                want = (want[:-1] if want.endswith("/") else want) + "/"
             got = _rbv(channel, want)
             if accepted and want is not None and len(sent) < nelm - 1:
                 assert got == want, f"{channel.name}_RBV = {got!r} after put {sent!r}"
