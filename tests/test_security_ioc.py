@@ -152,6 +152,15 @@ def _wait(pv: str, predicate, timeout: float = TIMEOUT, as_string: bool = False)
 FILE_PLUGINS = {"HDF1": "h5", "TIFF1": "tif", "JPEG1": "jpg"}
 
 
+def _set_path(plugin: str, path: str) -> int:
+    """Put FilePath, wait for FilePath_RBV to show it (readbacks are I/O Intr, so they
+    may lag the put's completion), then return FilePathExists_RBV."""
+    _put(plugin + "FilePath", path)
+    want = path.rstrip("/") + "/"
+    _wait(plugin + "FilePath_RBV", lambda v: v == want, as_string=True)
+    return _get(plugin + "FilePathExists_RBV")
+
+
 class FileWriter:
     """Drives one file plugin of the session IOC over CA: one frame, one file per attempt."""
 
@@ -198,7 +207,7 @@ class FileWriter:
         _wait(self.cam + "DetectorState_RBV", lambda v: v == 0)
 
     def attempt(self, path: str, name: str = "f", template: str | None = None) -> None:
-        _put(self.p + "FilePath", path)
+        _set_path(self.p, path)
         _put(self.p + "FileName", name)
         if template is not None:
             _put(self.p + "FileTemplate", template)
@@ -255,8 +264,7 @@ def test_file_path_outside_root_is_refused(ioc, writer, victim, how):
     link.symlink_to(victim, target_is_directory=True)
     try:
         path = _escape_paths(root, victim)[how]
-        _put(writer.p + "FilePath", path)
-        assert _get(writer.p + "FilePathExists_RBV") == 0, f"{path} accepted as existing"
+        assert _set_path(writer.p, path) == 0, f"{path} accepted as existing"
         message = _text(writer.p + "WriteMessage")
         assert "root" in message.lower(), f"WriteMessage does not say why: {message!r}"
         writer.attempt(path, name="precious", template=f"%s%s.{writer.ext}")
@@ -288,16 +296,25 @@ def test_file_name_and_template_cannot_leave_root(ioc, writer, victim, name, tem
     assert _text(writer.p + "WriteMessage"), "a refused write must say why"
 
 
-def test_symlinked_file_name_is_not_followed(ioc, writer, victim):
+@pytest.mark.xfail(
+    strict=True,
+    reason="KNOWN BUG 7 (adtoolkit.ioc.ndfile): confinement checks the directory only; a "
+    "file name inside the write root that is a symlink to a file outside is written "
+    "through, overwriting that file (open without O_NOFOLLOW / no realpath check of "
+    "the file itself)",
+)
+def test_symlinked_file_name_is_not_followed(ioc, writer, tmp_path):
     """A file name inside the root that is a symlink to a file outside is not written through."""
-    root = Path(ioc.write_root)
-    inside = root / "sec-links"
+    outside = tmp_path / "precious.h5"
+    outside.write_bytes(b"do not overwrite")
+    inside = Path(ioc.write_root) / "sec-links"
     inside.mkdir(exist_ok=True)
     trap = inside / f"trap_000.{writer.ext}"
     trap.unlink(missing_ok=True)
-    trap.symlink_to(victim / "precious.h5")
+    trap.symlink_to(outside)
     try:
         writer.attempt(f"{inside}/", name="trap")
+        assert outside.read_bytes() == b"do not overwrite", "written through the symlink"
         assert _get(writer.p + "WriteStatus") == 1
     finally:
         trap.unlink(missing_ok=True)
@@ -324,14 +341,18 @@ def test_create_directory_cannot_create_outside_root(ioc, victim):
     target = victim / "made" / "by" / "ioc"
     for depth in (-5, 1, 2):
         _put(w.p + "CreateDirectory", depth)
-        _put(w.p + "FilePath", f"{root}/{os.path.relpath(target, root)}/")
-        assert _get(w.p + "FilePathExists_RBV") == 0
-        _put(w.p + "FilePath", f"{target}/")
-        assert _get(w.p + "FilePathExists_RBV") == 0
+        assert _set_path(w.p, f"{root}/{os.path.relpath(target, root)}/") == 0
+        assert _set_path(w.p, f"{target}/") == 0
     assert not (victim / "made").exists()
     _put(w.p + "CreateDirectory", 0)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="KNOWN BUG 8 (adtoolkit.ioc.ndfile): a successful open does not reset WriteStatus "
+    "to 'Write OK' and WriteMessage to '' (ADCore NDPluginFile::openFileBase does), so "
+    "an old refusal still reads as an error after a good write",
+)
 def test_legitimate_write_after_refusals_still_works(ioc, writer):
     """The refusals above leave the plugin serving: a file inside the root is written."""
     root = Path(ioc.write_root)
