@@ -279,11 +279,11 @@ def main(argv=None) -> int:
     parser.add_argument("--counts", type=int, default=500)
     parser.add_argument("--size", default="64x48", help="frame size XxY (default 64x48)")
     parser.add_argument("--warmup", type=float, default=0.1, help="fraction of the counts")
-    parser.add_argument("--short", action="store_true", help="CI version: 1000 frames, 40 counts")
+    parser.add_argument("--short", action="store_true", help="CI version: 600 frames, 30 counts")
     parser.add_argument("--json", type=Path, help="write samples, growth and bounds here")
     args = parser.parse_args(argv)
     if args.short:
-        args.frames, args.counts, args.warmup = 1000, 40, 0.25
+        args.frames, args.counts, args.warmup = 600, 30, 0.25
     size = tuple(int(v) for v in args.size.lower().split("x"))
 
     try:

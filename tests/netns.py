@@ -19,6 +19,12 @@ Rules this module keeps, because it runs as root on shared machines:
 Where namespaces cannot be made (not root, no ``ip``, no kernel support)
 :func:`netns_unavailable_reason` says why, and :func:`require_netns` turns that into a
 pytest skip carrying the reason.
+
+The module also holds the small host-side tools the reliability, security and two-hosts
+tests share: starting ``adtoolkit ioc`` by hand (:func:`ioc_argv`, :func:`bare_env`),
+what a process listens on or holds open (:func:`listening_sockets`, :func:`open_files`),
+and Channel Access puts/gets/waits that fail naming the PV (:func:`ca_put`,
+:func:`ca_get`, :func:`wait_pv`).
 """
 
 from __future__ import annotations
