@@ -163,9 +163,27 @@ def cam(ca):
         "Noise": 0.0,
         "ArrayCallbacks": 1,
         "WaitForPlugins": "No",
+        "GainRed": 1.0,
+        "GainGreen": 1.0,
+        "GainBlue": 1.0,
+        "PeakStartX": 1,
+        "PeakStartY": 1,
+        "PeakWidthX": 10,
+        "PeakWidthY": 20,
+        "PeakNumX": 1,
+        "PeakNumY": 1,
+        "PeakStepX": 1,
+        "PeakStepY": 1,
+        "PeakVariation": 0.0,
     }
     for name, value in settings.items():
         ca.put("cam1:" + name, value)
+    for prefix in ("HDF1:", "TIFF1:", "JPEG1:"):
+        ca.put(prefix + "Capture", 0)
+        ca.put(prefix + "AutoSave", "No")
+        ca.put(prefix + "TempSuffix", "")
+        ca.put(prefix + "LazyOpen", "No")
+        ca.put(prefix + "FileWriteMode", "Single")
     ca.wait_value("cam1:Acquire_RBV", 0)
     ca.wait_value("cam1:AcquireBusy", 0)
     return ca

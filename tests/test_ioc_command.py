@@ -75,3 +75,40 @@ def test_sigterm_stops_cleanly_and_instance_wiring(ioc_factory):
     finally:
         ca.close()
     assert proc.stop(timeout=10) == 0  # exited on SIGTERM by itself, not killed
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_ioc_ends_when_its_launcher_dies():
+    import os
+    import time
+
+    code = (
+        "import os\n"
+        "from adtoolkit.ioc.launcher import SimulatedIOC\n"
+        "ioc = SimulatedIOC(prefix='orph:').start()\n"
+        "print(ioc.process.pid, flush=True)\n"
+        "os._exit(1)  # crash without stopping the IOC\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    pid = int(out.stdout.strip())
+
+    def state() -> str:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                return next(line for line in f if line.startswith("State")).split()[1]
+        except FileNotFoundError:
+            return "gone"
+
+    deadline = time.monotonic() + 10
+    while state() not in ("Z", "X", "gone") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    final = state()
+    if final not in ("Z", "X", "gone"):
+        os.kill(pid, 15)  # do not leave it running if the test fails
+    assert final in ("Z", "X", "gone")

@@ -65,3 +65,29 @@ def test_ophyd_filestore_hdf5_round_trip(cam, ioc):
     steps = (data[1:].astype(int) - data[:-1].astype(int)) % 256
     assert np.all(steps == 1)
     assert len(set(docs)) == 3
+
+
+def test_ophyd_image_plugin_reads_an_rgb_frame(cam, ioc):
+    """ophyd's ImagePlugin.image (array_pixels multiplies ArraySize2 in, so it
+    needs a 3-D array: RGB1, as with a real IOC)."""
+    from ophyd import Component as Cpt
+    from ophyd.areadetector import SimDetector
+    from ophyd.areadetector.plugins import ImagePlugin
+
+    class Det(SimDetector):
+        image1 = Cpt(ImagePlugin, "image1:")
+
+    det = Det(ioc.prefix, name="det")
+    det.wait_for_connection(timeout=30)
+    cam.put("cam1:ColorMode", "RGB1")
+    cam.put("image1:EnableCallbacks", 1)
+    cam.put("image1:BlockingCallbacks", "Yes")
+    from conftest import acquire
+
+    uid = acquire(cam)
+    cam.wait_value("image1:UniqueId_RBV", uid)
+    image = det.image1.image
+    assert image.shape == (48, 64, 3)
+    y, x = np.mgrid[0:48, 0:64]
+    for c in range(3):  # GainRed/Green/Blue 1
+        assert np.array_equal(image[..., c].astype(np.uint8), ((x + y) % 256).astype(np.uint8))

@@ -137,6 +137,8 @@ class SimulatedIOC:
                 "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
                 "EPICS_CAS_BEACON_ADDR_LIST": "127.0.0.1",
                 "PYTHONUNBUFFERED": "1",
+                # the IOC ends itself if this process dies (see command.run)
+                "ADTOOLKIT_IOC_PARENT_PID": str(os.getpid()),
             }
         )
         env.update(self._extra_env)

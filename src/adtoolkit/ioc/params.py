@@ -142,6 +142,10 @@ def set_channel_now(channel: Any, value: Any, stamp: float) -> None:
     value = channel.preprocess_value(value)
     channel._data["value"] = value
     channel._data["timestamp"] = TimeStamp.from_flexible_value(stamp)
+    # caproto caches converted reads until the next publish(): drop that cache
+    content = getattr(channel, "_content", None)
+    if content:
+        content.clear()
 
 
 class ParamList:

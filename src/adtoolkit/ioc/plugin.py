@@ -124,8 +124,7 @@ class PluginDriver(NDArrayDriver):
         elif name == "QUEUE_SIZE":
             value = max(int(value), 1)
             p.set(name, value)
-            with self._cond:
-                p.set("QUEUE_FREE", value - len(self._queue))
+            self._update_queue_free()
         elif name == "PROCESS_PLUGIN":
             last = getattr(self, "_last_array", None)
             if last is not None and self.get("ENABLE_CALLBACKS"):
@@ -155,10 +154,14 @@ class PluginDriver(NDArrayDriver):
                 return
             origin.array_queued()
             self._queue.append((array, origin))
-            free = max(p.get("QUEUE_SIZE") - len(self._queue), 0)
             self._cond.notify()
-        p.set("QUEUE_FREE", free)
+        self._update_queue_free()
         p.call_callbacks()
+
+    def _update_queue_free(self) -> None:
+        """QueueFree from the queue length *now*, so the last update is never stale."""
+        p = self.params
+        p.set("QUEUE_FREE", max(p.get("QUEUE_SIZE") - len(self._queue), 0))
 
     def _worker(self) -> None:
         while True:
@@ -168,8 +171,7 @@ class PluginDriver(NDArrayDriver):
                 if self._stop:
                     return
                 array, origin = self._queue.popleft()
-                free = max(self.params.get("QUEUE_SIZE") - len(self._queue), 0)
-            self.params.set("QUEUE_FREE", free)
+            self._update_queue_free()
             try:
                 self.process_array(array, origin)
             finally:
