@@ -12,6 +12,7 @@ import resource
 import signal
 
 import h5py
+import hdf5plugin  # noqa: F401  (Blosc/LZ4/bitshuffle for the handlers' h5py reads)
 import numpy as np
 import pytest
 from conftest import acquire
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.ioc
 #: "empty" for long-string waveforms: caproto's server currently rejects a put of
 #: "" to a CHAR waveform (a lone NUL), so tests clear them with a blank, which
 #: the layout and attributes readers treat as empty.
-EMPTY = " "
+EMPTY = ""
 
 NY, NX = 48, 64
 
@@ -105,6 +106,9 @@ def test_ophyd_databroker_round_trip(cam, ioc, det, db_and_re, dtype, color, fpp
     cam.put("cam1:ColorMode", color)
     for name, gain in (("GainRed", 1.0), ("GainGreen", 2.0), ("GainBlue", 3.0)):
         cam.put("cam1:" + name, gain)
+    # long enough that ophyd's SingleTrigger sees Acquire go 1 -> 0 after trigger()
+    # returned (with 1 ms the edge can beat it and trigger() returns None)
+    cam.put("cam1:AcquireTime", 0.05)
     cam.put("HDF1:NDArrayPort", "SIM1")
     cam.put("HDF1:Compression", compression)
     cam.put("HDF1:XMLFileName", EMPTY)
@@ -194,11 +198,16 @@ def test_cam_and_plugin_ndattributes_reach_the_file(cam, ioc):
         '<Attribute name="Ten" type="FUNCTION" source="myAttrFunct1" param="10"/>'
         "</Attributes>"
     )
+    # NDAttributesFile is CHAR[256]: a longer list must be a file
+    (ioc.read_root / "cam_attrs.xml").write_text(cam_attrs)
     cam.put("cam1:NDAttributesMacros", f"P={ioc.prefix}")
-    cam.put("cam1:NDAttributesFile", cam_attrs)
+    cam.put("cam1:NDAttributesFile", str(ioc.write_root / "cam_attrs.xml"))
     assert cam.get("cam1:NDAttributesStatus") == 0
-    cam.put("HDF1:NDAttributesFile", '<Attributes><Attribute name="Where" type="CONST" source="HDF1"/>'
-            '<Attribute name="Captured" type="PARAM" source="NUM_CAPTURED" datatype="INT"/></Attributes>')
+    cam.put(
+        "HDF1:NDAttributesFile",
+        '<Attributes><Attribute name="Where" type="CONST" source="HDF1"/>'
+        '<Attribute name="Captured" type="PARAM" source="NUM_CAPTURED" datatype="INT"/></Attributes>',
+    )
     assert cam.get("HDF1:NDAttributesStatus") == 0
     # the EPICS_PV attribute is served by this same IOC: its monitor must connect
     _stream_setup(cam, folder, "attrs", num_capture=3)
@@ -224,7 +233,9 @@ def test_cam_and_plugin_ndattributes_reach_the_file(cam, ioc):
     cam.put("cam1:NDAttributesFile", "<Attributes><Attribute name='a'></Attributes>")
     assert cam.get("cam1:NDAttributesStatus") == 2
     cam.put("cam1:NDAttributesMacros", EMPTY)
-    cam.put("cam1:NDAttributesFile", '<Attributes><Attribute name="a" source="$(NOPE)x"/></Attributes>')
+    cam.put(
+        "cam1:NDAttributesFile", '<Attributes><Attribute name="a" source="$(NOPE)x"/></Attributes>'
+    )
     assert cam.get("cam1:NDAttributesStatus") == 0  # no macros given: nothing is expanded
     cam.put("cam1:NDAttributesMacros", "OTHER=1")
     assert cam.get("cam1:NDAttributesStatus") == 3
@@ -373,7 +384,13 @@ def test_swmr_frames_survive_sigkill_of_the_ioc(ioc_factory):
     try:
         folder = handle.write_root / "swmr"
         folder.mkdir(parents=True, exist_ok=True)
-        for key, value in {"SizeX": 64, "SizeY": 48, "DataType": "UInt8", "AcquireTime": 0.001}.items():
+        for key, value in {
+            "SizeX": 64,
+            "SizeY": 48,
+            "DataType": "UInt8",
+            "AcquireTime": 0.001,
+            "ImageMode": "Single",
+        }.items():
             ca.put("cam1:" + key, value)
         ca.put("HDF1:NDArrayPort", "SIM1")
         ca.put("HDF1:EnableCallbacks", 1)
@@ -408,3 +425,56 @@ def test_swmr_frames_survive_sigkill_of_the_ioc(ioc_factory):
         assert data.shape[0] == 6
         for k in range(6):
             np.testing.assert_array_equal(data[k], expected_frame(k, "UInt8", "Mono"))
+
+
+def test_flush_now_chunk_and_speed_readbacks(cam, ioc):
+    folder = ioc.write_root / "flushnow"
+    folder.mkdir(exist_ok=True)
+    _stream_setup(
+        cam,
+        folder,
+        "fl",
+        num_capture=0,
+        SWMRMode="On",
+        NumFramesFlush=0,
+        ChunkSizeAuto="No",
+        NumColChunks=16,
+        NumRowChunks=1000,
+        NumFramesChunks=2,
+    )
+    cam.put("HDF1:Capture", 1, wait=False)
+    cam.wait_value("HDF1:Capture_RBV", 1)
+    path = cam.get("HDF1:FullFileName_RBV")
+    assert cam.get("HDF1:SWMRActive_RBV") == 1
+    # the chosen chunking is written back (rows clamped to the frame height)
+    assert cam.get("HDF1:NumColChunks_RBV") == 16
+    assert cam.get("HDF1:NumRowChunks_RBV") == NY
+    assert cam.get("HDF1:NumFramesChunks_RBV") == 2
+    cam.put("cam1:ImageMode", "Multiple")
+    cam.put("cam1:NumImages", 3)
+    acquire(cam, 3)
+    wait_for(lambda: cam.get("HDF1:NumCaptured_RBV") == 3, 10, "3 frames captured")
+    counter = cam.get("HDF1:SWMRCbCounter_RBV")
+    cam.put("HDF1:FlushNow", 1)  # busy record: returns when the flush is done
+    assert cam.get("HDF1:FlushNow") == 0
+    assert cam.get("HDF1:SWMRCbCounter_RBV") == counter + 1
+    with h5py.File(path, "r", swmr=True) as f:
+        data = f["/entry/data/data"]
+        assert data.shape == (3, NY, NX) and data.chunks == (2, NY, 16)
+        frames = data[:].astype(int)
+        # consecutive LinearRamp frames, the third one in a partly filled chunk
+        assert np.all((frames[1] - frames[0]) % 256 == 1)
+        assert np.all((frames[2] - frames[1]) % 256 == 1)
+        y, x = np.mgrid[0:NY, 0:NX]
+        assert np.all((frames[0] - (x + y)) % 256 == frames[0, 0, 0])
+        last = cam.get("HDF1:UniqueId_RBV")
+        uids = f["/entry/instrument/NDAttributes/NDArrayUniqueId"][:]
+        assert list(uids) == [last - 2, last - 1, last]
+    cam.put("HDF1:Capture", 0)
+    cam.wait_value("HDF1:Capture_RBV", 0)
+    assert cam.get("HDF1:SWMRActive_RBV") == 0
+    assert cam.get("HDF1:RunTime") > 0 and cam.get("HDF1:IOSpeed") > 0
+    with h5py.File(path, "r") as f:
+        assert f["/entry/instrument/performance/timestamp"].shape == (3, 5)
+    for key, value in {"SWMRMode": "Off", "ChunkSizeAuto": "Yes", "NumFramesChunks": 1}.items():
+        cam.put("HDF1:" + key, value)

@@ -489,7 +489,8 @@ class AttributeCollector:
 
     ``param_getter(drv_info, addr)`` returns a driver parameter's current value and
     raises ``KeyError`` for an unknown drvInfo.  EPICS_PV monitors are created once,
-    here, and reused for every frame.
+    here, and reused for every frame; the constructor waits up to ``connect_timeout``
+    seconds for their first values, unless it runs inside an asyncio loop.
     """
 
     def __init__(
@@ -497,6 +498,7 @@ class AttributeCollector:
         definitions: Iterable[AttributeDefinition],
         param_getter: ParamGetter | None = None,
         ca_context: Any = None,
+        connect_timeout: float = 1.0,
     ) -> None:
         self.definitions: tuple[AttributeDefinition, ...] = tuple(definitions)
         self.param_getter = param_getter
@@ -508,6 +510,12 @@ class AttributeCollector:
                     self._monitors[d.name] = PVMonitor(d.source, d.dbrtype, ca_context)
                 except Exception as exc:  # bad PV name, no CA: value stays undefined
                     logger.warning("EPICS_PV attribute %s (%s): %s", d.name, d.source, exc)
+        if self._monitors and connect_timeout > 0 and not _in_event_loop():
+            # like reading the file in ADCore, give the PVs a moment to connect so
+            # the next frames carry values; bounded, and never in the server's loop
+            if not self.wait_connected(connect_timeout):
+                missing = [n for n, m in self._monitors.items() if m.value[1] == "UNDEFINED"]
+                logger.warning("EPICS_PV attributes without a value yet: %s", ", ".join(missing))
 
     def wait_connected(self, timeout: float = 5.0) -> bool:
         """Wait until every EPICS_PV attribute has a value (not from the server thread)."""
@@ -563,6 +571,17 @@ class AttributeCollector:
         for monitor in self._monitors.values():
             monitor.close()
         self._monitors.clear()
+
+
+def _in_event_loop() -> bool:
+    """True in a thread running an asyncio loop (e.g. the CA server's): never block there."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _cast_param(raw: Any, datatype: str) -> Any:
