@@ -104,7 +104,11 @@ def test_sigkill_mid_count_then_restart(ioc_factory):
     killed_file = det.hdf1.read_file_name
 
     # -- the same detector object works again on the restarted IOC
-    det.wait_for_connection(all_signals=True, timeout=60)
+    assert sim.running, (
+        f"the restarted IOC exited (rc {sim.process.returncode}); seen when no CA repeater "
+        f"listens on 127.0.0.1:5065 (its beacons are refused): {''.join(sim.output[-3:])}"
+    )
+    det.wait_for_connection(all_signals=True, timeout=90)
     print(f"detector reconnected {time.monotonic() - killed['restarted']:.1f} s after restart")
     _prepare(handle.prefix)
     det.frames_per_point = 3
