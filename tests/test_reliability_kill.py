@@ -61,6 +61,9 @@ def test_sigkill_mid_count_then_restart(ioc_factory):
 
     killed: dict[str, float] = {}
     errors: list[BaseException] = []
+    # The IOC sets PR_SET_PDEATHSIG, which the kernel ties to the *thread* that started
+    # it: the restarting thread must live until the test ends, or the new IOC gets SIGTERM.
+    finished = threading.Event()
 
     def kill_mid_stream():
         try:
@@ -79,6 +82,7 @@ def test_sigkill_mid_count_then_restart(ioc_factory):
             killed["restarted"] = time.monotonic()
         except BaseException as exc:
             errors.append(exc)
+        finished.wait(timeout=600)
 
     killer = threading.Thread(target=kill_mid_stream, daemon=True)
     killer.start()
@@ -88,7 +92,17 @@ def test_sigkill_mid_count_then_restart(ioc_factory):
     except Exception as exc:
         outcome = exc
     t_error = time.monotonic()
-    killer.join(timeout=60)
+    try:
+        _after_the_kill(det, sim, handle, RE, bp, catalog, killed, errors, outcome, t_error)
+    finally:
+        finished.set()
+        killer.join(timeout=30)
+
+
+def _after_the_kill(det, sim, handle, RE, bp, catalog, killed, errors, outcome, t_error):
+    deadline = time.monotonic() + 60
+    while "restarted" not in killed and not errors and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not errors, errors
     assert "restarted" in killed, "the IOC was not killed and restarted before the count ended"
     if outcome is not None:
@@ -104,10 +118,7 @@ def test_sigkill_mid_count_then_restart(ioc_factory):
     killed_file = det.hdf1.read_file_name
 
     # -- the same detector object works again on the restarted IOC
-    assert sim.running, (
-        f"the restarted IOC exited (rc {sim.process.returncode}); seen when no CA repeater "
-        f"listens on 127.0.0.1:5065 (its beacons are refused): {''.join(sim.output[-3:])}"
-    )
+    assert sim.running, f"the restarted IOC exited (rc {sim.process.returncode})"
     det.wait_for_connection(all_signals=True, timeout=90)
     print(f"detector reconnected {time.monotonic() - killed['restarted']:.1f} s after restart")
     _prepare(handle.prefix)
