@@ -177,6 +177,16 @@ def parse_document(source: str | bytes | os.PathLike, filename: str | None = Non
         parser.Parse(data, True)
     except expat.ExpatError as exc:
         raise XMLParseError(name, exc.lineno, expat.ErrorString(exc.code)) from None
+    except XMLSecurityError:
+        raise
+    except (LookupError, ValueError) as exc:
+        # An encoding expat does not know itself is looked up in Python's codecs, whose
+        # errors (unknown name, a bytes-to-bytes codec such as "base64", a multi-byte
+        # codec pyexpat cannot use) escape from Parse() as they are.  They can only come
+        # from the encoding= of the XML declaration, which is on line 1.
+        raise XMLParseError(
+            name, 1, f"cannot read the encoding declared in the XML declaration: {exc}"
+        ) from None
     if not roots:
         raise XMLParseError(name, 1, "no root element")
     return Document(roots[0], name)
