@@ -30,24 +30,22 @@ MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 200
 
 
-class XMLSecurityError(ValueError):
+class XMLFileError(ValueError):
+    """A problem in an XML file, reported as ``file:line: message``."""
+
+    def __init__(self, filename: str, line: int, message: str):
+        super().__init__(f"{filename}:{line}: {message}")
+        self.filename = filename
+        self.line = line
+        self.message = message
+
+
+class XMLSecurityError(XMLFileError):
     """The input tried something a configuration file has no reason to do."""
 
-    def __init__(self, filename: str, line: int, message: str):
-        super().__init__(f"{filename}:{line}: {message}")
-        self.filename = filename
-        self.line = line
-        self.message = message
 
-
-class XMLParseError(ValueError):
+class XMLParseError(XMLFileError):
     """The input is not well-formed XML; carries the file name and line."""
-
-    def __init__(self, filename: str, line: int, message: str):
-        super().__init__(f"{filename}:{line}: {message}")
-        self.filename = filename
-        self.line = line
-        self.message = message
 
 
 @dataclass

@@ -27,20 +27,14 @@ from adtoolkit.xml.models import (
     Layout,
     LayoutAttribute,
 )
-from adtoolkit.xml.safe import Document, Node, parse_document
+from adtoolkit.xml.safe import Document, Node, XMLFileError, parse_document
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 INDENT = "  "
 
 
-class XMLStructureError(ValueError):
+class XMLStructureError(XMLFileError):
     """The XML is well-formed but not an attributes or layout file we can model."""
-
-    def __init__(self, filename: str, line: int, message: str):
-        super().__init__(f"{filename}:{line}: {message}")
-        self.filename = filename
-        self.line = line
-        self.message = message
 
 
 # --------------------------------------------------------------------------- writing
