@@ -53,17 +53,13 @@ SETTINGS = settings(
 
 #: Text as users really type it, plus the characters XML treats specially.
 plain = st.text(string.ascii_letters + string.digits + "_-:.$()/ ", min_size=1, max_size=20)
-# Any unicode XML 1.0 can carry, incl. < > & " ' \n \t \r.  Characters it cannot carry
-# (other C0 controls, U+FFFE/U+FFFF) are KNOWN BUG 1 below; allow them once it is fixed.
-NOT_IN_XML = "".join(chr(c) for c in range(32) if chr(c) not in "\t\n\r") + "\ufffe\uffff"
-awkward = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters=NOT_IN_XML), max_size=20
-)
+# Any unicode, incl. < > & " ' \n \t \r and what XML 1.0 cannot carry (other C0 controls,
+# U+FFFE/U+FFFF, lone surrogates): the writer must refuse those with a ValueError.
+awkward = st.text(st.characters(), max_size=20)
 text = st.one_of(plain, plain, awkward)
 xml_name = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_.-]{0,10}\Z")
-# Only valid XML names as keys of ``extra``: an invalid one is KNOWN BUG 1 below (the
-# generator writes XML it cannot read back); widen to any text once that is fixed.
-extra_key = xml_name
+# Any text as keys of ``extra``: one that is not an XML name must be refused at write.
+extra_key = st.one_of(xml_name, xml_name, st.text(max_size=6))
 reserved = {
     "name",
     "type",
@@ -264,8 +260,6 @@ edits = st.lists(
 )
 def test_mutated_files_raise_only_clear_errors(base, edits, tmp_path_factory):
     data = _mutate(base, edits)
-    if b'encoding="UTF-8"' not in data:
-        data = data.replace(b"<?xml", b"<?xml-bad", 1)  # KNOWN BUG 2 below: keep out
     try:
         parse(data)
     except CLEAR_ERRORS as exc:
@@ -287,15 +281,9 @@ def test_random_bytes_raise_only_clear_errors(data):
         assert str(exc)
 
 
-# -- bugs this fuzzing found, kept as regression tests until fixed ---------------------------
+# -- bugs this fuzzing found, kept as regression tests ---------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN BUG 1 (adtoolkit.xml.xmlio): a model holding what XML 1.0 cannot carry "
-    "(an `extra` key that is not an XML name, a control character in a value) is written "
-    "as unreadable XML instead of being refused with a ValueError",
-)
 @pytest.mark.parametrize(
     "model",
     [
@@ -311,11 +299,6 @@ def test_what_xml_cannot_carry_is_refused_at_write(model):
         model.to_xml()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN BUG 2 (adtoolkit.xml.safe): an unknown encoding in the XML declaration "
-    "escapes as LookupError without file:line, and validate_files() crashes on it",
-)
 def test_unknown_encoding_is_a_clear_parse_error(tmp_path):
     bad = SAMPLE_ATTRIBUTES.replace("UTF-8", "TF-8")
     with pytest.raises(XMLParseError, match=r"<string>:1"):
@@ -324,3 +307,45 @@ def test_unknown_encoding_is_a_clear_parse_error(tmp_path):
     path.write_text(bad)
     problems = validate_files([path])
     assert [p.line for p in problems] == [1]
+
+
+@pytest.mark.parametrize(
+    "build, expected",
+    [
+        (lambda: Attributes().pv("T", "IOC:\x07temp"), r"<Attribute name='T'>: source=.*U\+0007"),
+        (lambda: Attributes().const("C", "a\ufffeb"), r"<Attribute name='C'>: source=.*U\+FFFE"),
+        (lambda: Group("entry").attr("bad\x00", 1), r"<attribute name='bad\\x00'>: name="),
+        (lambda: Group("entry").add(HardLink("h", "/a", extra={"a b": "x"})), r"'a b' is not"),
+        (lambda: Layout().add(Global(ndattribute="\x1b")), r"<global .*U\+001B"),
+    ],
+    ids=["pv-source", "const-ufffe", "layout-attribute-name", "hardlink-key", "global-value"],
+)
+def test_builders_refuse_what_xml_cannot_carry(build, expected):
+    """The notebook builders refuse at the line that adds the value, not at write time."""
+    with pytest.raises(ValueError, match=expected):
+        build()
+
+
+def test_extra_key_repeating_an_own_attribute_is_refused():
+    """A duplicate XML attribute is not well-formed: refused, naming element and key."""
+    model = Attributes([Attribute("T", extra={"source": "x"})])
+    with pytest.raises(ValueError, match=r"<Attribute name='T'>: extra key 'source'"):
+        model.to_xml()
+
+
+def test_non_ascii_names_expat_reads_are_written(tmp_path):
+    model = Attributes([Attribute("T", extra={"\u00e9t\u00e9": "\u00e9"})])
+    assert parse(model.to_xml()) == model
+
+
+@pytest.mark.parametrize("encoding", ["TF-8", "base64", "shift_jis", "undefined"])
+def test_encodings_python_cannot_give_expat_are_clear_parse_errors(encoding, tmp_path):
+    """Unknown, bytes-to-bytes and multi-byte codecs all end as XMLParseError at line 1."""
+    bad = SAMPLE_ATTRIBUTES.replace("UTF-8", encoding).encode("ascii")
+    with pytest.raises(XMLParseError, match=r"<string>:1: .*encoding"):
+        parse(bad)
+    path = tmp_path / "bad.xml"
+    path.write_bytes(bad)
+    problems = validate_files([path])
+    assert [(p.filename, p.line) for p in problems] == [(str(path), 1)]
+    assert encoding in problems[0].message or "encoding" in problems[0].message

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import InitVar, dataclass, field
+from dataclasses import InitVar, dataclass, field, fields
 from typing import Union
 
 #: NDAttribute source types understood by ``readNDAttributesFile`` (CONST is not in the XSD).
@@ -103,6 +103,18 @@ def _const_value(value: object, type: str | None) -> tuple[str, str]:
     return text, type
 
 
+def _check_writable(tag: str, element: object) -> None:
+    """Refuse, when a builder adds it, a value the XML writer could not write (see .chars)."""
+    from adtoolkit.xml.chars import check_element
+
+    pairs = [
+        (f.name, value)
+        for f in fields(element)
+        if f.name != "extra" and isinstance(value := getattr(element, f.name), str)
+    ]
+    check_element(tag, pairs, getattr(element, "extra", {}))
+
+
 def _when(when: str | None) -> str | None:
     """OnFrame is NDFileHDF5's default and not in the XSD, so builders leave it out."""
     return None if when == "OnFrame" else when
@@ -147,6 +159,7 @@ class Attributes:
                 raise ValueError(
                     f"attribute {attribute.name!r} is already defined (the IOC keeps only the last one)"
                 )
+            _check_writable("Attribute", attribute)
             self.attributes.append(attribute)
             names.add(attribute.name)
         return self
@@ -262,12 +275,16 @@ class _HasAttributes:
 
     def attr(self, name: str, value: object, type: str | None = None):
         """Add a constant HDF5 attribute; returns self."""
-        self.attributes.append(LayoutAttribute.constant(name, value, type))
+        attribute = LayoutAttribute.constant(name, value, type)
+        _check_writable("attribute", attribute)
+        self.attributes.append(attribute)
         return self
 
     def attr_from(self, name: str, ndattribute: str, when: str | None = None):
         """Add an HDF5 attribute holding the value of an NDAttribute; returns self."""
-        self.attributes.append(LayoutAttribute.from_ndattribute(name, ndattribute, when))
+        attribute = LayoutAttribute.from_ndattribute(name, ndattribute, when)
+        _check_writable("attribute", attribute)
+        self.attributes.append(attribute)
         return self
 
 
@@ -352,6 +369,7 @@ class Group(_HasAttributes):
                 )
             if child.name in names:
                 raise ValueError(f"group {self.name!r} already has a member named {child.name!r}")
+            _check_writable(type(child).__name__.lower(), child)
             self.children.append(child)
             names.add(child.name)
         return self
@@ -399,6 +417,7 @@ class Layout:
                     f"the layout root holds Group or Global (NDFileHDF5 never creates a "
                     f"top-level {type(child).__name__}), not {type(child).__name__}"
                 )
+            _check_writable(type(child).__name__.lower(), child)
             self.children.append(child)
         return self
 

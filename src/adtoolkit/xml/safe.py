@@ -30,24 +30,22 @@ MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 200
 
 
-class XMLSecurityError(ValueError):
+class XMLFileError(ValueError):
+    """A problem in an XML file, reported as ``file:line: message``."""
+
+    def __init__(self, filename: str, line: int, message: str):
+        super().__init__(f"{filename}:{line}: {message}")
+        self.filename = filename
+        self.line = line
+        self.message = message
+
+
+class XMLSecurityError(XMLFileError):
     """The input tried something a configuration file has no reason to do."""
 
-    def __init__(self, filename: str, line: int, message: str):
-        super().__init__(f"{filename}:{line}: {message}")
-        self.filename = filename
-        self.line = line
-        self.message = message
 
-
-class XMLParseError(ValueError):
+class XMLParseError(XMLFileError):
     """The input is not well-formed XML; carries the file name and line."""
-
-    def __init__(self, filename: str, line: int, message: str):
-        super().__init__(f"{filename}:{line}: {message}")
-        self.filename = filename
-        self.line = line
-        self.message = message
 
 
 @dataclass
@@ -177,6 +175,16 @@ def parse_document(source: str | bytes | os.PathLike, filename: str | None = Non
         parser.Parse(data, True)
     except expat.ExpatError as exc:
         raise XMLParseError(name, exc.lineno, expat.ErrorString(exc.code)) from None
+    except XMLSecurityError:
+        raise
+    except (LookupError, ValueError) as exc:
+        # An encoding expat does not know itself is looked up in Python's codecs, whose
+        # errors (unknown name, a bytes-to-bytes codec such as "base64", a multi-byte
+        # codec pyexpat cannot use) escape from Parse() as they are.  They can only come
+        # from the encoding= of the XML declaration, which is on line 1.
+        raise XMLParseError(
+            name, 1, f"cannot read the encoding declared in the XML declaration: {exc}"
+        ) from None
     if not roots:
         raise XMLParseError(name, 1, "no root element")
     return Document(roots[0], name)

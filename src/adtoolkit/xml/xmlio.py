@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+from adtoolkit.xml.chars import check_element
 from adtoolkit.xml.models import (
     Attribute,
     Attributes,
@@ -26,26 +27,27 @@ from adtoolkit.xml.models import (
     Layout,
     LayoutAttribute,
 )
-from adtoolkit.xml.safe import Document, Node, parse_document
+from adtoolkit.xml.safe import Document, Node, XMLFileError, parse_document
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 INDENT = "  "
 
 
-class XMLStructureError(ValueError):
+class XMLStructureError(XMLFileError):
     """The XML is well-formed but not an attributes or layout file we can model."""
-
-    def __init__(self, filename: str, line: int, message: str):
-        super().__init__(f"{filename}:{line}: {message}")
-        self.filename = filename
-        self.line = line
-        self.message = message
 
 
 # --------------------------------------------------------------------------- writing
 
 
-def _attrs(pairs: list[tuple[str, str | None]], extra: dict[str, str]) -> str:
+def _attrs(tag: str, pairs: list[tuple[str, str | None]], extra: dict[str, str]) -> str:
+    """The XML attributes of ``<tag>``, refusing what XML 1.0 cannot carry (see .chars).
+
+    ``pairs`` are the element's own attributes (all of them, ``None`` when absent), so
+    an ``extra`` key that repeats one of them, which would be a duplicate XML attribute,
+    is refused too.
+    """
+    check_element(tag, pairs, extra)
     items = [(k, v) for k, v in pairs if v is not None] + list(extra.items())
     return "".join(
         f" {k}={quoteattr(v, {chr(10): '&#10;', chr(13): '&#13;', chr(9): '&#9;'})}"
@@ -54,7 +56,10 @@ def _attrs(pairs: list[tuple[str, str | None]], extra: dict[str, str]) -> str:
 
 
 def attributes_to_xml(attributes: Attributes) -> str:
-    lines = [XML_DECLARATION.rstrip("\n"), f"<Attributes{_attrs([], attributes.extra)}>"]
+    lines = [
+        XML_DECLARATION.rstrip("\n"),
+        f"<Attributes{_attrs('Attributes', [], attributes.extra)}>",
+    ]
     for a in attributes.attributes:
         pairs = [
             ("name", a.name),
@@ -66,7 +71,7 @@ def attributes_to_xml(attributes: Attributes) -> str:
             ("param", a.param),
             ("description", a.description),
         ]
-        lines.append(f"{INDENT}<Attribute{_attrs(pairs, a.extra)}/>")
+        lines.append(f"{INDENT}<Attribute{_attrs('Attribute', pairs, a.extra)}/>")
     lines.append("</Attributes>")
     return "\n".join(lines) + "\n"
 
@@ -80,19 +85,18 @@ def _layout_attribute(a: LayoutAttribute, depth: int) -> str:
         ("ndattribute", a.ndattribute),
         ("when", a.when),
     ]
-    return f"{INDENT * depth}<attribute{_attrs(pairs, a.extra)}/>"
+    return f"{INDENT * depth}<attribute{_attrs('attribute', pairs, a.extra)}/>"
 
 
 def _element(out: list[str], element, depth: int) -> None:
     pad = INDENT * depth
     if isinstance(element, HardLink):
-        out.append(
-            f"{pad}<hardlink{_attrs([('name', element.name), ('target', element.target)], element.extra)}/>"
-        )
+        pairs = [("name", element.name), ("target", element.target)]
+        out.append(f"{pad}<hardlink{_attrs('hardlink', pairs, element.extra)}/>")
         return
     if isinstance(element, Global):
         pairs = [("name", element.name), ("ndattribute", element.ndattribute)]
-        out.append(f"{pad}<global{_attrs(pairs, element.extra)}/>")
+        out.append(f"{pad}<global{_attrs('global', pairs, element.extra)}/>")
         return
     if isinstance(element, Dataset):
         tag = "dataset"
@@ -113,7 +117,7 @@ def _element(out: list[str], element, depth: int) -> None:
             ("ndattr_default", "true" if element.ndattr_default else None),
         ]
         children = element.children
-    head = f"{pad}<{tag}{_attrs(pairs, element.extra)}"
+    head = f"{pad}<{tag}{_attrs(tag, pairs, element.extra)}"
     if not element.attributes and not children:
         out.append(head + "/>")
         return
@@ -127,7 +131,10 @@ def _element(out: list[str], element, depth: int) -> None:
 
 def layout_to_xml(layout: Layout) -> str:
     root_pairs = [("auto_ndattr_default", None if layout.auto_ndattr_default else "false")]
-    out = [XML_DECLARATION.rstrip("\n"), f"<hdf5_layout{_attrs(root_pairs, layout.extra)}>"]
+    out = [
+        XML_DECLARATION.rstrip("\n"),
+        f"<hdf5_layout{_attrs('hdf5_layout', root_pairs, layout.extra)}>",
+    ]
     for child in layout.children:
         _element(out, child, 1)
     out.append("</hdf5_layout>")
