@@ -25,7 +25,12 @@ def _put(pv: str, value) -> None:
 
 
 def _get(pv: str, as_string: bool = False):
-    value = epics.caget(pv, as_string=as_string, timeout=TIMEOUT, connection_timeout=TIMEOUT)
+    # read the record now: a monitor update may still be on its way after a put
+    # completes (as with a real IOC's I/O Intr readbacks)
+    pvobj = epics.get_pv(pv, connect=True, timeout=TIMEOUT)
+    value = pvobj.get(
+        as_string=as_string, timeout=TIMEOUT, use_monitor=False, count=pvobj.nelm or None
+    )
     assert value is not None, f"caget {pv} failed"
     return value
 
