@@ -77,16 +77,61 @@ def test_sigterm_stops_cleanly_and_instance_wiring(ioc_factory):
     assert proc.stop(timeout=10) == 0  # exited on SIGTERM by itself, not killed
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+@pytest.mark.ioc
+def test_ioc_started_from_a_short_lived_thread_outlives_it(ioc_factory):
+    """The IOC is tied to the launching process, not to the thread that started it."""
+    import threading
+
+    from ioc_helpers import CA
+
+    started = {}
+    thread = threading.Thread(target=lambda: started.update(h=ioc_factory(prefix="adtth:")))
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive() and "h" in started, "the IOC did not start"
+    proc = started["h"].process.process
+    # a thread-tied death signal (PR_SET_PDEATHSIG) would end the IOC right now
+    with pytest.raises(subprocess.TimeoutExpired):
+        proc.wait(timeout=3)
+    ca = CA("adtth:")
+    try:
+        assert ca.get("cam1:Acquire_RBV") == 0
+    finally:
+        ca.close()
+    assert started["h"].process.stop(timeout=10) == 0
+
+
+@pytest.mark.ioc
+def test_restart_waits_for_the_new_process(tmp_path):
+    """start() after stop() waits for the new process's ready line, not the old one's."""
+    ioc = SimulatedIOC(prefix="adtrs:", write_root=tmp_path)
+    try:
+        ioc.start()
+        first_pid = ioc.process.pid
+        ioc.stop()
+        mark = len(ioc.output)
+        ioc.start()
+        assert ioc.process.pid != first_pid
+        assert any(line.startswith("adtoolkit-ioc ready") for line in ioc.output[mark:]), (
+            "start() returned before the restarted IOC was ready"
+        )
+        assert ioc.ready_line.startswith("adtoolkit-ioc ready prefix=adtrs:")
+    finally:
+        ioc.stop()
+
+
 def test_ioc_ends_when_its_launcher_dies():
+    """...even when the thread that started it ended long before."""
     import os
     import time
 
     code = (
-        "import os\n"
+        "import os, threading\n"
         "from adtoolkit.ioc.launcher import SimulatedIOC\n"
-        "ioc = SimulatedIOC(prefix='orph:').start()\n"
-        "print(ioc.process.pid, flush=True)\n"
+        "box = []\n"
+        "t = threading.Thread(target=lambda: box.append(SimulatedIOC(prefix='orph:').start()))\n"
+        "t.start(); t.join()\n"
+        "print(box[0].process.pid, flush=True)\n"
         "os._exit(1)  # crash without stopping the IOC\n"
     )
     out = subprocess.run(

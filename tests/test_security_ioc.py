@@ -296,13 +296,6 @@ def test_file_name_and_template_cannot_leave_root(ioc, writer, victim, name, tem
     assert _text(writer.p + "WriteMessage"), "a refused write must say why"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN BUG 7 (adtoolkit.ioc.ndfile): confinement checks the directory only; a "
-    "file name inside the write root that is a symlink to a file outside is written "
-    "through, overwriting that file (open without O_NOFOLLOW / no realpath check of "
-    "the file itself)",
-)
 def test_symlinked_file_name_is_not_followed(ioc, writer, tmp_path):
     """A file name inside the root that is a symlink to a file outside is not written through."""
     outside = tmp_path / "precious.h5"
@@ -347,12 +340,6 @@ def test_create_directory_cannot_create_outside_root(ioc, victim):
     _put(w.p + "CreateDirectory", 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN BUG 8 (adtoolkit.ioc.ndfile): a successful open does not reset WriteStatus "
-    "to 'Write OK' and WriteMessage to '' (ADCore NDPluginFile::openFileBase does), so "
-    "an old refusal still reads as an error after a good write",
-)
 def test_legitimate_write_after_refusals_still_works(ioc, writer):
     """The refusals above leave the plugin serving: a file inside the root is written."""
     root = Path(ioc.write_root)

@@ -72,20 +72,50 @@ def _interfaces(args: argparse.Namespace) -> list[str]:
     return env or ["127.0.0.1"]
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """End this IOC when the process that launched it dies (Linux), so a crashed
-    test run never leaves IOCs acquiring on a shared machine."""
+def watch_parent(fd: int | None, parent_pid: int | None) -> None:
+    """End this IOC (SIGTERM to itself: a clean stop) when the launching *process* dies,
+    so a crashed test run never leaves IOCs acquiring on a shared machine.
+
+    ``fd`` is the read end of a pipe whose write end only the launcher holds: the
+    kernel closes it when the launcher process ends, however it ends, and the
+    read returns EOF.  Unlike PR_SET_PDEATHSIG, which fires when the *thread*
+    that started the IOC ends, this is tied to the process.  Without a pipe
+    (another launcher), ``parent_pid`` is watched through os.getppid().
+    """
     import signal
+    import threading
+    import time
 
-    if sys.platform.startswith("linux"):
+    def gone() -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def read_pipe() -> None:
         try:
-            import ctypes
+            while os.read(fd, 1):
+                pass
+        except OSError:
+            pass
+        gone()
 
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            return
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        raise SystemExit(f"adtoolkit ioc: launcher process {parent_pid} is gone")
+    def poll_ppid() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        gone()
+
+    if fd is not None:
+        target = read_pipe
+    elif parent_pid is not None:
+        if os.getppid() != parent_pid:  # the launcher died before we got here
+            raise SystemExit(f"adtoolkit ioc: launcher process {parent_pid} is gone")
+        target = poll_ppid
+    else:
+        return
+    threading.Thread(target=target, name="watch-parent", daemon=True).start()
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name, "")
+    return int(value) if value.isdigit() else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -132,9 +162,7 @@ def _run(args: argparse.Namespace) -> int:
     gc.freeze()
     gc.enable()
 
-    parent = os.environ.get("ADTOOLKIT_IOC_PARENT_PID", "")
-    if parent.isdigit():
-        die_with_parent(int(parent))
+    watch_parent(_env_int("ADTOOLKIT_IOC_PARENT_FD"), _env_int("ADTOOLKIT_IOC_PARENT_PID"))
     port = _server_port(args)
     # caproto reads the server port from EPICS_CA_SERVER_PORT
     os.environ["EPICS_CA_SERVER_PORT"] = str(port)

@@ -97,6 +97,8 @@ class SimulatedIOC:
         self.process: subprocess.Popen | None = None
         self.output: list[str] = []
         self._ready = threading.Event()
+        self._reader: threading.Thread | None = None
+        self._parent_pipe: int | None = None  # write end: closed when this process dies
         self.ready_line = ""
         self.startup_time: float | None = None
 
@@ -137,21 +139,38 @@ class SimulatedIOC:
                 "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
                 "EPICS_CAS_BEACON_ADDR_LIST": "127.0.0.1",
                 "PYTHONUNBUFFERED": "1",
-                # the IOC ends itself if this process dies (see command.run)
-                "ADTOOLKIT_IOC_PARENT_PID": str(os.getpid()),
             }
         )
+        # The IOC ends itself when this *process* dies (command.watch_parent): it
+        # reads a pipe whose write end only this process holds, whichever thread
+        # started it.
+        read_end, self._parent_pipe = os.pipe()
+        env["ADTOOLKIT_IOC_PARENT_FD"] = str(read_end)
+        env["ADTOOLKIT_IOC_PARENT_PID"] = str(os.getpid())
         env.update(self._extra_env)
+        # a restart waits for the *new* process's ready line
+        self._ready = threading.Event()
+        self.ready_line = ""
         t0 = time.monotonic()
-        self.process = subprocess.Popen(
-            self.command(),
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
+        try:
+            self.process = subprocess.Popen(
+                self.command(),
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+                pass_fds=(read_end,),
+            )
+        except BaseException:
+            self._close_pipe()
+            raise
+        finally:
+            os.close(read_end)
+        self._reader = threading.Thread(
+            target=self._read_output, args=(self.process, self._ready), daemon=True
         )
-        threading.Thread(target=self._read_output, daemon=True).start()
+        self._reader.start()
         if (
             not self._ready.wait(self.timeout)
             or self.process.poll() is not None
@@ -166,14 +185,20 @@ class SimulatedIOC:
         self.startup_time = time.monotonic() - t0
         return self
 
-    def _read_output(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
+    def _read_output(self, process: subprocess.Popen, ready: threading.Event) -> None:
+        """Collect one process's output; ``ready`` is that run's own flag."""
+        assert process.stdout is not None
+        for line in process.stdout:
             self.output.append(line)
-            if line.startswith(READY) and not self._ready.is_set():
+            if line.startswith(READY) and not ready.is_set():
                 self.ready_line = line.strip()
-                self._ready.set()
-        self._ready.set()  # process ended: wake a waiting start()
+                ready.set()
+        ready.set()  # process ended: wake a waiting start()
+
+    def _close_pipe(self) -> None:
+        if self._parent_pipe is not None:
+            os.close(self._parent_pipe)
+            self._parent_pipe = None
 
     @property
     def running(self) -> bool:
@@ -191,6 +216,10 @@ class SimulatedIOC:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout)
+        self._close_pipe()
+        if self._reader is not None:
+            self._reader.join(timeout)
+            self._reader = None
         self.process = None
         if self._own_root is not None:
             self._own_root.cleanup()

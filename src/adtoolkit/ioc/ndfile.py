@@ -17,11 +17,16 @@ name (``"Compression"``, ``"ZLevel"``, ``"XMLFileName"`` ...).
 
 Write-root confinement (``adtoolkit ioc --write-root DIR``): a FilePath outside
 DIR, after resolving ``..`` and symlinks, reads FilePathExists_RBV=No with a
-WriteMessage saying why, and nothing is ever written outside DIR.
+WriteMessage saying why, and nothing is ever written outside DIR.  The check is
+made again on the *files* themselves (the final name and the TempSuffix name)
+before any writer opens them and before the rename at close: a name that is a
+symlink is refused, and the file is created here with O_NOFOLLOW, so that no
+format writer (h5py, tifffile, Pillow) ever follows a link out of DIR.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from types import MappingProxyType
@@ -177,6 +182,44 @@ class NDFilePlugin(PluginDriver):
             return None
         return f"FilePath {path} is outside the IOC write root {self.write_root}"
 
+    def file_confinement_error(self, path: str) -> str | None:
+        """Why the *file* ``path`` may not be created, replaced or renamed (None if it may).
+
+        The directory check alone is not enough: a name inside the root can be a
+        symlink to a file anywhere, and every writer would write through it.  So
+        the name must not be a symlink at all (even one pointing inside the root:
+        it could be re-pointed between the check and the open), and the real path
+        of its directory must be inside the root.
+        """
+        if self.write_root is None:
+            return None
+        if os.path.islink(path):
+            return f"file {path} is a symbolic link; the IOC does not write through links"
+        directory, name = os.path.split(path)
+        if not name or name in (".", ".."):
+            return f"file name {path!r} names a directory, not a file"
+        real = Path(os.path.realpath(directory or "."), name)
+        if self.write_root in real.parents:
+            return None
+        return f"file {path} is outside the IOC write root {self.write_root}"
+
+    @staticmethod
+    def create_no_follow(path: str) -> None:
+        """Create (or truncate) ``path`` without following a symlink at its name.
+
+        The writers open files by name; creating the file first with O_NOFOLLOW
+        closes the window in which a link could appear between the check and the
+        writer's own open (it then finds a regular file and truncates it again).
+        """
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(path, flags, 0o666)
+        except OSError as exc:
+            if os.path.islink(path):
+                raise FileError(f"file {path} is a symbolic link; not followed") from None
+            raise FileError(exc.strerror) from None  # the caller names the file
+        os.close(fd)
+
     def check_path(self) -> bool:
         """asynNDArrayDriver::checkPath: FilePathExists and the trailing '/'."""
         p = self.params
@@ -224,6 +267,10 @@ class NDFilePlugin(PluginDriver):
         p = self.params
         if self._open:
             self.close_file()
+        created = False
+        # openFileBase starts from "Write OK": an old refusal must not outlive a good open
+        p.set("WRITE_STATUS", 0)
+        p.set("WRITE_MESSAGE", "")
         try:
             full = self.create_file_name()
             refused = self.confinement_error(os.path.dirname(full) or ".")
@@ -232,12 +279,22 @@ class NDFilePlugin(PluginDriver):
             p.set("FULL_FILE_NAME", full)
             self._final_path = full
             self._open_path = full + p.get("FILE_TEMP_SUFFIX")
+            for path in {full, self._open_path}:
+                refused = self.file_confinement_error(path)
+                if refused:
+                    raise FileError(refused)
             self.writer = self.make_writer()
             mode = MODE_NAMES[p.get("WRITE_MODE")] if 0 <= p.get("WRITE_MODE") < 3 else "Single"
             num_capture = p.get("NUM_CAPTURE") if mode != "Single" else 1
+            if self.write_root is not None:
+                created = not os.path.lexists(self._open_path)
+                self.create_no_follow(self._open_path)
             self.writer.open(self._open_path, array, self.writer_params(), num_capture, mode)
         except Exception as exc:  # FileError, OSError, writer errors
             self.writer = None
+            if created:  # leave no empty file behind (unlink never follows a link)
+                with contextlib.suppress(OSError):
+                    os.unlink(self._open_path)
             self._error(f"Error opening file {p.get('FULL_FILE_NAME')}: {exc}")
             return False
         self._open = True
@@ -265,6 +322,12 @@ class NDFilePlugin(PluginDriver):
         except Exception as exc:
             self._error(f"Error closing file: {exc}")
         if self._open_path != self._final_path:
+            refused = self.file_confinement_error(self._open_path) or self.file_confinement_error(
+                self._final_path
+            )
+            if refused:
+                self._error(f"Error renaming temporary file {self._open_path}: {refused}")
+                return
             try:
                 os.replace(self._open_path, self._final_path)
             except OSError as exc:
