@@ -129,7 +129,11 @@ def _put(pv: str, value, wait: bool = True) -> None:
 
 
 def _get(pv: str, as_string: bool = False):
-    value = epics.caget(pv, as_string=as_string, timeout=TIMEOUT, connection_timeout=TIMEOUT)
+    # read the record now, not a monitor update that may still trail the put
+    pvobj = epics.get_pv(pv, connect=True, timeout=TIMEOUT)
+    value = pvobj.get(
+        as_string=as_string, timeout=TIMEOUT, use_monitor=False, count=pvobj.nelm or None
+    )
     assert value is not None, f"caget {pv} failed"
     return value
 
