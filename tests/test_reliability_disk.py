@@ -135,8 +135,7 @@ def _check_serving(setup: Setup, earlier: Path, digest: str, problem: str | None
     path = setup.count(3)
     with h5py.File(path, "r") as f:
         assert f["/entry/data/data"].shape == (3, 48, 64)
-    if problem:
-        pytest.xfail(f"KNOWN BUG 5 (adtoolkit.devices, file errors): {problem}")
+    assert not problem, problem
 
 
 def test_file_too_large(ioc_factory):

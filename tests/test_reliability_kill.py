@@ -143,9 +143,7 @@ def _after_the_kill(det, sim, handle, RE, bp, catalog, killed, errors, outcome, 
                 in_file = f["/entry/data/data"].shape[0]
         except OSError as exc:
             in_file = f"no readable frame ({exc})"
-        pytest.xfail(
-            "KNOWN BUG 4 (adtoolkit.devices): "
+        pytest.fail(
             f"the count reported success after the IOC was killed at frame {killed['captured']}: "
-            f"its event claims {FRAMES} frames, the file {killed_file} holds "
-            f"{in_file} (the restarted IOC's AcquireBusy=Done finished the trigger)"
+            f"its event claims {FRAMES} frames, the file {killed_file} holds {in_file}"
         )

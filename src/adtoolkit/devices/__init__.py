@@ -20,9 +20,11 @@ from .cam import ADBaseCam, SimDetectorCam
 from .connect import connect_all
 from .detector import AreaDetector
 from .errors import (
+    AcquisitionError,
     ConfigurationError,
     ConnectionTimeout,
     FilePathError,
+    FileWriteError,
     PortError,
     PrimingError,
     StagingError,
@@ -35,10 +37,12 @@ from .staging import StageSigs
 
 __all__ = [
     "ADBaseCam",
+    "AcquisitionError",
     "AreaDetector",
     "ConfigurationError",
     "ConnectionTimeout",
     "FilePathError",
+    "FileWriteError",
     "HDF5FileStore",
     "HDF5Plugin",
     "ImagePlugin",

@@ -22,8 +22,8 @@ from ophyd.areadetector.detectors import DetectorBase
 from ophyd.device import Staged
 from ophyd.status import Status
 
-from .errors import ConfigurationError
-from .filestore import HDF5FileStore
+from .errors import AcquisitionError, ConfigurationError
+from .filestore import HDF5FileStore, is_write_error
 from .staging import FastStaging, StageSigs, current
 
 __all__ = ["AreaDetector"]
@@ -42,6 +42,13 @@ def _busy_state(value: Any) -> int | None:
         return 1 if int(value) else 0
     except (TypeError, ValueError):
         return None
+
+
+def _write_error(fp: HDF5FileStore) -> bool:
+    try:
+        return is_write_error(fp.write_status.get(use_monitor=False))
+    except Exception:  # noqa: BLE001 - only decides whether to add the IOC's message
+        return False
 
 
 class AreaDetector(FastStaging, DetectorBase):
@@ -106,15 +113,63 @@ class AreaDetector(FastStaging, DetectorBase):
                 watchers = []
                 st, self._pending = self._pending, None
                 if st is not None and not st.done:
-                    st.set_finished()
+                    # AcquireBusy=Done alone is no proof: an IOC restarted mid-trigger
+                    # reads Done too.  Check the frames reached the file plugin(s),
+                    # off the monitor thread (it needs CA reads).
+                    threading.Thread(target=self._verify, args=(st,), daemon=True).start()
             else:
                 return
         for st in watchers:
             if not st.done:
                 st.set_finished()
 
-    def _arm(self, timeout: float | None) -> DeviceStatus:
+    def _verify(self, st: DeviceStatus) -> None:
+        """Finish ``st`` only if every file plugin captured the frames asked for."""
+        try:
+            problems = []
+            for fp, before in st._adt_baselines:
+                now = int(fp.num_captured.get(use_monitor=False))
+                if now - before != st._adt_frames:
+                    problems.append(
+                        f"{fp.prefix}NumCaptured_RBV went from {before} to {now}, "
+                        f"not up by {st._adt_frames}"
+                        + (f"; {fp.write_error()}" if _write_error(fp) else "")
+                    )
+            if problems:
+                raise AcquisitionError(
+                    f"{self.name}: acquisition ended without the frames it asked for: "
+                    + "; ".join(problems)
+                )
+            if st._adt_on_success is not None:
+                st._adt_on_success()
+        except Exception as exc:  # noqa: BLE001 - reported through the status
+            if not st.done:
+                st.set_exception(exc)
+            return
+        if not st.done:
+            st.set_finished()
+
+    def _busy_meta(self, connected: bool | None = None, **kwargs: Any) -> None:
+        if connected is not False:
+            return
+        with self._busy_lock:
+            st, self._pending = self._pending, None
+            self._seen_busy = False
+        if st is not None and not st.done:
+            st.set_exception(
+                AcquisitionError(
+                    f"{self.name}: {self.cam.acquire_busy.pvname} disconnected during the "
+                    "acquisition (IOC restarted?); its frames cannot be trusted"
+                )
+            )
+
+    def _arm(self, timeout: float | None, frames: int, on_success: Any = None) -> DeviceStatus:
         st = DeviceStatus(self, timeout=timeout)
+        st._adt_frames = frames
+        st._adt_on_success = on_success
+        st._adt_baselines = [
+            (fp, int(fp.num_captured.get(use_monitor=False))) for fp in self.file_plugins()
+        ]
         with self._busy_lock:
             if self._pending is not None and not self._pending.done:
                 raise RuntimeError(f"{self.name}: trigger while an acquisition is running")
@@ -133,6 +188,9 @@ class AreaDetector(FastStaging, DetectorBase):
             n = self._fly["num"] if self._fly else self.frames_per_point
             self.trigger_timeout = self._acquisition_timeout(n)
             self._busy_cid = self.cam.acquire_busy.subscribe(self._busy_changed, run=False)
+            self._meta_cid = self.cam.acquire_busy.subscribe(
+                self._busy_meta, event_type="meta", run=False
+            )
         except BaseException:
             self.unstage()
             raise
@@ -142,6 +200,9 @@ class AreaDetector(FastStaging, DetectorBase):
         if self._busy_cid is not None:
             self.cam.acquire_busy.unsubscribe(self._busy_cid)
             self._busy_cid = None
+        if getattr(self, "_meta_cid", None) is not None:
+            self.cam.acquire_busy.unsubscribe(self._meta_cid)
+            self._meta_cid = None
         with self._busy_lock:
             st, self._pending = self._pending, None
         try:
@@ -157,9 +218,15 @@ class AreaDetector(FastStaging, DetectorBase):
     def trigger(self) -> DeviceStatus:
         if self._staged != Staged.yes:
             raise RuntimeError(f"{self.name} is not staged; stage it before triggering")
-        st = self._arm(self.trigger_timeout)
+        # the datum is made only once the frames are in the file: a document never
+        # claims frames that were not written
+        t0 = time.time()
+        st = self._arm(
+            self.trigger_timeout,
+            self.frames_per_point,
+            lambda: self.generate_datum(self.image_key, t0, {}),
+        )
         self.cam.acquire.put(1, use_complete=False)
-        self.generate_datum(self.image_key, time.time(), {})
         return st
 
     def generate_datum(self, key: str, timestamp: float, datum_kwargs: dict | None = None):
@@ -202,7 +269,7 @@ class AreaDetector(FastStaging, DetectorBase):
         started = DeviceStatus(self, timeout=10.0)
         with self._busy_lock:
             self._busy_watchers.append(started)
-        self._fly["done"] = self._arm(self.trigger_timeout)
+        self._fly["done"] = self._arm(self.trigger_timeout, n)
         self._fly["t0"] = time.time()
         self.cam.acquire.put(1, use_complete=False)
         return started

@@ -43,3 +43,11 @@ class PrimingError(RuntimeError):
 
 class StagingError(RuntimeError):
     """One or more settings could not be applied or restored."""
+
+
+class FileWriteError(OSError):
+    """The IOC reports it could not open or write the data file (WriteStatus error)."""
+
+
+class AcquisitionError(RuntimeError):
+    """A trigger did not deliver the frames it asked for to the file plugin(s)."""

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from ophyd import Signal
 
 from ..paths import PathTemplates, RenderedPaths
-from .errors import ConfigurationError, FilePathError, StagingError
+from .errors import ConfigurationError, FilePathError, FileWriteError, StagingError
 from .plugins import HDF5Plugin
 from .priming import FrameSpec, expected_frame, needs_priming, prime
 from .staging import StageSigs, current, put_wait_readback, resolve, wait_for
@@ -35,6 +35,16 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_FILE_TEMPLATE = "%s%s_%6.6d.h5"
 Naming = Literal["uuid", "epics"]
+
+
+def is_write_error(value: Any) -> bool:
+    """WriteStatus value (enum string or index) means "Write error"."""
+    if isinstance(value, str):
+        return value in ("Write error", "1")
+    try:
+        return int(value) == 1
+    except (TypeError, ValueError):
+        return False
 
 
 def _check_file_template(template: str) -> None:
@@ -157,6 +167,36 @@ class HDF5FileStore(HDF5Plugin):
 
     def _stage_checks(self) -> dict[str, Callable[[], None]]:
         return {"file_path": self._check_file_path}
+
+    def _stage_watches(self) -> dict:
+        # Capture=1 clears WriteStatus and sets it to "Write error" when the file cannot
+        # be opened (disk full, permission denied...): report that at once, with the
+        # IOC's words, instead of waiting for a Capture_RBV that will never become 1
+        # NOT enabled yet: a WriteStatus error left by an earlier failure (e.g. a
+        # FilePath that did not exist) is reported by the first monitor event and
+        # wrongly failed the next good stage (test_missing_mount_point).
+        return {}
+
+    def _open_error(self, value: Any) -> BaseException | None:
+        if not is_write_error(value):
+            return None
+        return FileWriteError(
+            f"{self.name}: the IOC could not open the file: " + self.write_error()
+        )
+
+    def write_error(self) -> str:
+        """The IOC's WriteMessage and the file's paths, for error messages."""
+        try:
+            why = self.write_message.get(use_monitor=False)
+        except Exception as exc:  # noqa: BLE001 - the message is best effort
+            why = f"? (cannot read: {exc})"
+        rendered = getattr(self, "_rendered", None)
+        ioc_dir = getattr(rendered, "write_dir", None) or "?"
+        read_dir = getattr(rendered, "read_dir", None) or "?"
+        return (
+            f"{self.prefix}WriteStatus is 'Write error', {self.prefix}WriteMessage: {why!r} "
+            f"(IOC path {ioc_dir!r}, workstation path {read_dir!r})"
+        )
 
     def _before_stage(self) -> None:
         cam = self.parent.cam

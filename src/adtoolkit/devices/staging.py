@@ -195,33 +195,55 @@ def _same(sig: Signal, current: Any, value: Any) -> bool:
     return False
 
 
-def put_wait_readback(sig: Signal, value: Any, timeout: float) -> None:
+#: a signal to monitor while waiting, and a function of its value that returns the
+#: exception to raise at once (or None while all is well)
+Watch = tuple[Signal, Callable[[Any], BaseException | None]]
+
+
+def put_wait_readback(sig: Signal, value: Any, timeout: float, watch: Watch | None = None) -> None:
     """Write without put-completion and wait (on a monitor) until the readback equals it.
 
     For busy records, whose put completes only when the operation they start ends.
+    ``watch`` lets the IOC's own error report end the wait at once (e.g. a file plugin's
+    WriteStatus turning to "Write error" while Capture stays 0) instead of after
+    ``timeout`` with nothing but the readback to show.
     """
     if not isinstance(sig, EpicsSignalBase):
         sig.set(value).wait(timeout)
         return
     reached = threading.Event()
+    failure: list[BaseException] = []
 
     def cb(value: Any = None, **kwargs: Any) -> None:
         if _same(sig, value, target):
             reached.set()
 
+    def watch_cb(value: Any = None, **kwargs: Any) -> None:
+        assert watch is not None
+        exc = watch[1](value)
+        if exc is not None:
+            failure.append(exc)
+            reached.set()
+
     target = value
     cid = sig.subscribe(cb, run=False)
+    wid = watch[0].subscribe(watch_cb, run=False) if watch is not None else None
     try:
         sig.put(value, use_complete=False)
         if _same(sig, sig.get(use_monitor=False), value):
             return
-        if not reached.wait(timeout):
+        ok = reached.wait(timeout)
+        if failure:
+            raise failure[0]
+        if not ok:
             raise TimeoutError(
                 f"{_pvname(sig)} was set to {value!r} but its readback {sig.pvname} "
                 f"shows {sig.get(use_monitor=False)!r} after {timeout:g} s"
             )
     finally:
         sig.unsubscribe(cid)
+        if watch is not None and wid is not None:
+            watch[0].unsubscribe(wid)
 
 
 def resolve(device: Device, stage_sigs: Iterable[tuple[Any, Any]]) -> list[tuple[Signal, Any]]:
@@ -282,12 +304,14 @@ def apply_settings(
     pairs: list[tuple[Signal, Any]],
     timeout: float,
     checks: dict[str, Callable[[], None]] | None = None,
+    watches: dict[str, Watch] | None = None,
 ) -> list[tuple[Signal, Any]]:
     """Validate all values, read the originals, then write in order.
 
     Returns the ``(signal, original)`` pairs applied.  If a write or a check fails,
     everything already applied is restored before the exception propagates.
-    ``checks`` maps an attribute name to a callable run right after that setting.
+    ``checks`` maps an attribute name to a callable run right after that setting;
+    ``watches`` maps the name of a busy-record setting to a :data:`Watch` for its wait.
     Settings that already have the wanted value are not written (and not restored).
 
     Inside :meth:`FastStaging.stage` the writes join the stage-wide pipeline, whose
@@ -295,6 +319,7 @@ def apply_settings(
     its own writes before returning.
     """
     checks = checks or {}
+    watches = watches or {}
     # read first (the present value tells a string PV from a numeric one), check
     # every value, and only then write anything
     originals = [(sig, current(sig)) for sig, _ in pairs]
@@ -312,7 +337,7 @@ def apply_settings(
             elif name in READBACK_WAIT:
                 pipe.barrier()
                 applied.append((sig, original))
-                put_wait_readback(sig, value, timeout)
+                put_wait_readback(sig, value, timeout, watches.get(name))
             else:
                 applied.append((sig, original))
                 pipe.put(sig, value)
@@ -497,6 +522,10 @@ class FastStaging(Device):
     def _stage_checks(self) -> dict[str, Callable[[], None]]:
         return {}
 
+    def _stage_watches(self) -> dict[str, Watch]:
+        """Signals whose error report ends a busy-record wait of the stage at once."""
+        return {}
+
     def _before_stage(self) -> None:
         """Hook run before any setting is written (e.g. priming)."""
 
@@ -511,7 +540,9 @@ class FastStaging(Device):
             with _Session(self.stage_timeout, collect=False) as session:
                 pairs = self._stage_pairs()
                 self._before_stage()
-                self._applied = apply_settings(pairs, self.stage_timeout, self._stage_checks())
+                self._applied = apply_settings(
+                    pairs, self.stage_timeout, self._stage_checks(), self._stage_watches()
+                )
                 staged.append(self)
                 for attr in self._sub_devices:
                     dev = getattr(self, attr)
