@@ -103,12 +103,12 @@ def test_bad_path_template_is_reported():
         make_detector("X:", write_path="/data/%c/", connect=False)
 
 
-def test_attributes_without_xml_helper_is_a_clear_not_implemented():
-    import adtoolkit.xml
-
-    if hasattr(adtoolkit.xml, "install"):
-        pytest.skip("adtoolkit.xml.install exists in this build; covered by IOC tests")
-    with pytest.raises(NotImplementedError, match=r"adtoolkit\.xml\.install"):
+def test_attributes_of_the_wrong_type_are_refused_before_connecting():
+    """attributes/layout must be adtoolkit.xml models: a string is refused with a
+    clear message before any PV is created (connect=False would otherwise succeed)."""
+    with pytest.raises(
+        ConfigurationError, match=r"attributes must be an adtoolkit\.xml\.Attributes"
+    ):
         make_detector("X:", write_path="/tmp", attributes="<Attributes/>", connect=False)
 
 
