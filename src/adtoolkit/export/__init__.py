@@ -20,8 +20,9 @@ Live, one file per run, written when the run stops::
 Command line: ``adtoolkit export --catalog NAME UID... -o DIR [--copy]``.
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from adtoolkit._lazy import lazy_getattr
 
 # The CLI imports ``adtoolkit.export.command`` to build its parser for every
 # sub-command (``adtoolkit ioc`` too), so this package must not import h5py,
@@ -56,11 +57,4 @@ if TYPE_CHECKING:
     from .serializer import NexusSerializer, export, write_runs
 
 
-def __getattr__(name: str):
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, globals(), _EXPORTS)

@@ -9,8 +9,9 @@ package imports nothing heavy up front: the CLI imports it for every
 sub-command.  Names resolve on first use (PEP 562).
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from adtoolkit._lazy import lazy_getattr
 
 _EXPORTS = {
     "PathMap": ".pathmap",
@@ -26,11 +27,4 @@ if TYPE_CHECKING:
     from .run import OpenedRun, open_run
 
 
-def __getattr__(name: str):
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, globals(), _EXPORTS)
