@@ -149,6 +149,7 @@ class NexusSerializer:
         self.timeout = timeout
         self.background = background
         self.artifacts: dict[str, list[Path]] = {"nexus": []}
+        self._stop_order: list[Path] = []  # files by run stop, whatever order threads end
         self.errors: list[BaseException] = []
         self._collector = RunCollector()
         self._threads: list[threading.Thread] = []
@@ -158,6 +159,7 @@ class NexusSerializer:
         self._collector(name, doc)
         if name == "stop":
             run = self._collector.runs.pop()
+            self._stop_order.append(self.directory / file_name(self.file_prefix, run.start))
             if self.background:
                 thread = threading.Thread(
                     target=self._write_guarded,
@@ -191,6 +193,7 @@ class NexusSerializer:
         )
         with self._lock:
             self.artifacts["nexus"].append(path)
+            self.artifacts["nexus"].sort(key=self._stop_order.index)
 
     def _wait_for_frames(self, run: RunDocuments, path: Path) -> None:
         """Block until every frame of the run can be read, or raise after ``timeout``."""
