@@ -498,7 +498,7 @@ class AttributeCollector:
         definitions: Iterable[AttributeDefinition],
         param_getter: ParamGetter | None = None,
         ca_context: Any = None,
-        connect_timeout: float = 5.0,
+        connect_timeout: float = 1.0,
     ) -> None:
         self.definitions: tuple[AttributeDefinition, ...] = tuple(definitions)
         self.param_getter = param_getter
