@@ -355,6 +355,11 @@ def apply_settings(
     return applied
 
 
+#: how long a restored setting may read back its old value before the restore is
+#: reported as refused (s)
+RESTORE_READBACK_GRACE = 1.0
+
+
 #: settings whose restore is read back: string waveforms, the writes an IOC is most
 #: likely to refuse (length, encoding) while the put itself still "completes"
 def _verify_restore(sig: Signal) -> bool:
@@ -398,16 +403,25 @@ def _finish_restore(pipe: _Pipeline, errors: list[str], verify: list) -> None:
     # pyepics/ophyd pass on), so read back what is likely to be refused: a restore that
     # did not take must not pass silently.
     failed = {e.split(" <- ")[0] for e in errors}
+    # A completed put can still read back the old value for a few ms (seen with the
+    # simulated IOC under load right after an aborted acquisition): look again, briefly,
+    # before calling a restore refused.
+    deadline = time.monotonic() + min(pipe.timeout, RESTORE_READBACK_GRACE)
     for sig, original in verify:
         if _pvname(sig) in failed:
             continue
-        try:
-            current = _setpoint(sig)
-        except Exception as exc:  # noqa: BLE001
-            errors.append(f"{_pvname(sig)}: cannot read back: {exc}")
-            continue
-        if not _close(sig, current, original):
-            errors.append(f"{_pvname(sig)} <- {original!r}: the IOC kept {current!r}")
+        while True:
+            try:
+                current = _setpoint(sig)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"{_pvname(sig)}: cannot read back: {exc}")
+                break
+            if _close(sig, current, original):
+                break
+            if time.monotonic() > deadline:
+                errors.append(f"{_pvname(sig)} <- {original!r}: the IOC kept {current!r}")
+                break
+            time.sleep(0.01)
     if errors:
         raise StagingError("could not restore: " + "; ".join(errors))
 
