@@ -195,55 +195,67 @@ def _same(sig: Signal, current: Any, value: Any) -> bool:
     return False
 
 
-#: a signal to monitor while waiting, and a function of its value that returns the
-#: exception to raise at once (or None while all is well)
+#: a signal to read when a busy write ends without reaching its value, and a function
+#: of that signal's value that returns the exception to raise (or None)
 Watch = tuple[Signal, Callable[[Any], BaseException | None]]
 
 
 def put_wait_readback(sig: Signal, value: Any, timeout: float, watch: Watch | None = None) -> None:
-    """Write without put-completion and wait (on a monitor) until the readback equals it.
+    """Write and wait (on a monitor) until the readback equals the value.
 
     For busy records, whose put completes only when the operation they start ends.
-    ``watch`` lets the IOC's own error report end the wait at once (e.g. a file plugin's
-    WriteStatus turning to "Write error" while Capture stays 0) instead of after
-    ``timeout`` with nothing but the readback to show.
+    ``watch`` lets the IOC's own error report end the wait at once instead of after
+    ``timeout`` with nothing but the readback to show.  It is read when *this* write's
+    put-completion arrives while the readback is not there: a busy record completes
+    early only when the operation ended at once (e.g. a file plugin's Capture=1 that
+    could not open the file sets WriteStatus to "Write error" and Capture back to 0).
+    A monitor on the watched signal would not do: a "Write error" left by an earlier
+    failure looks the same as a new one, and a real IOC posts no event when the value
+    does not change.
     """
     if not isinstance(sig, EpicsSignalBase):
         sig.set(value).wait(timeout)
         return
     reached = threading.Event()
-    failure: list[BaseException] = []
+    ended = threading.Event()
 
     def cb(value: Any = None, **kwargs: Any) -> None:
         if _same(sig, value, target):
             reached.set()
 
-    def watch_cb(value: Any = None, **kwargs: Any) -> None:
-        assert watch is not None
-        exc = watch[1](value)
-        if exc is not None:
-            failure.append(exc)
-            reached.set()
+    def put_done(*args: Any, **kwargs: Any) -> None:
+        ended.set()
+        reached.set()
 
     target = value
+    deadline = time.monotonic() + timeout
     cid = sig.subscribe(cb, run=False)
-    wid = watch[0].subscribe(watch_cb, run=False) if watch is not None else None
     try:
-        sig.put(value, use_complete=False)
+        if watch is None:
+            sig.put(value, use_complete=False)
+        else:
+            sig.put(value, use_complete=True, callback=put_done, timeout=timeout)
         if _same(sig, sig.get(use_monitor=False), value):
             return
-        ok = reached.wait(timeout)
-        if failure:
-            raise failure[0]
-        if not ok:
-            raise TimeoutError(
-                f"{_pvname(sig)} was set to {value!r} but its readback {sig.pvname} "
-                f"shows {sig.get(use_monitor=False)!r} after {timeout:g} s"
-            )
+        while _wait_until(reached, deadline):
+            if not ended.is_set():
+                return  # only the monitor sets ``reached`` alone: the value is there
+            # this write's put-completion: the operation ended (or never was busy)
+            ended.clear()
+            reached.clear()
+            if _same(sig, sig.get(use_monitor=False), value):
+                return
+            if watch is not None:
+                exc = watch[1](watch[0].get(use_monitor=False))
+                if exc is not None:
+                    raise exc
+                watch = None  # no error reported: wait for the readback as usual
+        raise TimeoutError(
+            f"{_pvname(sig)} was set to {value!r} but its readback {sig.pvname} "
+            f"shows {sig.get(use_monitor=False)!r} after {timeout:g} s"
+        )
     finally:
         sig.unsubscribe(cid)
-        if watch is not None and wid is not None:
-            watch[0].unsubscribe(wid)
 
 
 def resolve(device: Device, stage_sigs: Iterable[tuple[Any, Any]]) -> list[tuple[Signal, Any]]:
