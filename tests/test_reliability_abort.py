@@ -150,6 +150,62 @@ def test_abort_from_another_thread_restores_everything(ioc_factory):
     _assert_restored(before, _snapshot(pvs))
 
 
+def test_abort_during_a_stream_claims_only_the_frames_written(ioc_factory):
+    """Fly scan: RE.abort() mid-stream.  The RunEngine's cleanup collects the flyer;
+    its events must match the frames in the file (not the frames asked for), and read
+    back through databroker."""
+    import bluesky.plans as bp
+    import databroker
+    import h5py
+    from bluesky import RunEngine
+    from bluesky.utils import RunEngineInterrupted
+
+    from adtoolkit.devices import make_detector
+
+    handle = ioc_factory(prefix="abfl:")
+    _prepare_cam(handle)
+    det = make_detector(
+        handle.prefix,
+        name="fdet",
+        plugins=("hdf1",),
+        write_path=f"{handle.write_root}/",
+        read_path=f"{handle.read_root}/",
+    )
+    det.stream_frames = FRAMES
+    pvs = _setpoints(det)
+    before = _snapshot(pvs)
+    RE = RunEngine({})
+    catalog = databroker.temp().v2
+    RE.subscribe(catalog.v1.insert)
+    errors: list[BaseException] = []
+
+    def pause_when_streaming():
+        try:
+            wait_pv(handle.prefix + "HDF1:NumCaptured_RBV", lambda v: v >= 5, timeout=30)
+            RE.request_pause(defer=False)
+        except BaseException as exc:  # reported in the main thread
+            errors.append(exc)
+
+    pauser = threading.Thread(target=pause_when_streaming, daemon=True)
+    pauser.start()
+    with pytest.raises(RunEngineInterrupted):
+        RE(bp.fly([det]))
+    pauser.join(timeout=30)
+    assert not errors, errors
+    RE.abort("test: abort during a stream")
+    assert RE.state == "idle"
+    _assert_idle(handle)
+    _assert_restored(before, _snapshot(pvs))
+    run = catalog[-1]
+    assert run.metadata["stop"]["exit_status"] == "abort"
+    with h5py.File(det.hdf1.read_file_name, "r") as f:
+        written = f["/entry/data/data"].shape[0]
+    assert 5 <= written < FRAMES
+    images = run["fdet"].read()["fdet_image"].values
+    assert images.shape == (written, 1, 48, 64)
+    assert run.metadata["stop"]["num_events"] == {"fdet": written}
+
+
 SCRIPT = textwrap.dedent(
     """
     import sys

@@ -318,16 +318,44 @@ class AreaDetector(FastStaging, DetectorBase):
         return {self.name: {self.image_key: fp.data_key()}}
 
     def _fly_datums(self) -> None:
-        if self._fly is None or self._fly.get("datums"):
+        if self._fly is None or "datums" in self._fly:
             return
         fp = self.file_plugins()[0]
         t0, n = self._fly["t0"], self._fly["num"]
+        done = self._fly["done"]
+        if not (done.done and done.success and done.interrupted is None):
+            # collected before the stream ended (the RunEngine's cleanup after an
+            # abort collects what was kicked off): one datum per frame in the file only
+            n = self._frames_streamed(done, n)
         t1 = time.time()
-        step = (t1 - t0) / n
+        step = (t1 - t0) / max(n, 1)
         self._fly["datums"] = [
             (fp.generate_datum(self.image_key, t0 + (i + 1) * step, {}), t0 + (i + 1) * step)
             for i in range(n)
         ]
+
+    def _frames_streamed(self, done: DeviceStatus, asked: int) -> int:
+        """Stop a stream still running; the number of its frames the file plugin wrote.
+
+        Waits (at most ``stage_timeout``) for AcquireBusy to report the cam and, with
+        WaitForPlugins, the plugins done, so the count is final.  0 when the IOC
+        cannot tell (e.g. it restarted): no document may claim a frame not written.
+        """
+        if not done.done:
+            with self._busy_lock:
+                if self._pending is done:
+                    done._adt_stopped = True  # cut short on purpose: interrupted
+            self.cam.acquire.put(0, use_complete=False)
+            try:
+                done.wait(self.stage_timeout)
+            except Exception:  # noqa: BLE001 - the count below is what matters
+                pass
+        try:
+            fp, before = done._adt_baselines[0]
+            now = int(fp.num_captured.get(use_monitor=False))
+        except Exception:  # noqa: BLE001
+            return 0
+        return max(0, min(asked, now - before))
 
     def collect(self):
         """One event per frame, then unstage (which closes the file)."""
