@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from ophyd.sim import make_fake_device
 
+from adtoolkit.devices.errors import AcquisitionError
 from adtoolkit.devices.factory import make_detector
 
 
@@ -90,14 +91,50 @@ def test_done_before_acquiring_is_ignored(det):
         det.unstage()
 
 
-def test_unstage_during_acquisition_fails_the_status_and_stops_the_cam(det):
+def test_unstage_during_acquisition_interrupts_the_status_and_stops_the_cam(det):
+    # what the RunEngine's cleanup does after RE.abort(): the status must not fail (the
+    # RunEngine would report FailedStatus instead of the abort) but say it was cut short
     det.stage()
     st = det.trigger()
     det.cam.acquire_busy.sim_put(1)
     det.unstage()
-    with pytest.raises(RuntimeError, match="unstaged during acquisition"):
-        st.wait(1)
+    st.wait(1)
+    assert st.success
+    assert "unstaged during the acquisition" in st.interrupted
     assert det.cam.acquire.get() == 0
+
+
+def test_completed_trigger_is_not_interrupted(det):
+    _instant_ioc(det)
+    det.stage()
+    try:
+        st = det.trigger()
+        st.wait(1)
+        assert st.success and st.interrupted is None
+    finally:
+        det.unstage()
+
+
+@pytest.mark.parametrize("success", [True, False])
+def test_stop_during_acquisition_ends_the_trigger_when_the_ioc_is_done(det, success):
+    # ophyd's convention (positioners): stop(success=True) ends what is pending
+    # successfully, stop() fails it; either way only once AcquireBusy says Done
+    det.stage()
+    try:
+        st = det.trigger()
+        det.cam.acquire_busy.sim_put(1)
+        det.stop(success=success)
+        assert det.cam.acquire.get() == 0
+        assert not st.done  # the IOC has not said it is done yet
+        det.cam.acquire_busy.sim_put(0)
+        if success:
+            st.wait(5)
+            assert "stop(success=True)" in st.interrupted
+        else:
+            with pytest.raises(AcquisitionError, match=r"stopped during the acquisition"):
+                st.wait(5)
+    finally:
+        det.unstage()
 
 
 def test_trigger_needs_stage(det):

@@ -9,6 +9,17 @@ Multiple, NumImages=frames_per_point).
 
 Streaming.  ``kickoff`` / ``complete`` / ``collect`` take N frames into one HDF5 file
 with a single Acquire (a fly scan): one event per frame, one datum per frame.
+
+Interrupted triggers.  An acquisition cut short on purpose -- ``unstage`` during a
+trigger (what the RunEngine's cleanup does after ``RE.abort()`` or Ctrl-C), or
+``stop(success=True)`` -- finishes the trigger status *successfully* with
+``status.interrupted`` saying why, like ophyd's own ``SingleTrigger`` (whose unstage
+ends the acquisition and so finishes the status).  It is not a failure of the
+device: failing the status would make the RunEngine raise ``FailedStatus`` in place
+of the abort the user asked for (the plan's unstage runs before the RunEngine starts
+ignoring failed statuses).  No datum is made for an interrupted trigger, so no
+document claims its frames.  ``stop()`` (``success=False``, what a plan's ``stop``
+message sends) fails the status instead.
 """
 
 from __future__ import annotations
@@ -63,6 +74,7 @@ class AreaDetector(FastStaging, DetectorBase):
         self._seen_busy = False
         self._busy_cid: int | None = None
         self._busy_watchers: list = []
+        self._verifying: threading.Thread | None = None
         self._fly: dict | None = None
         self.trigger_timeout: float | None = None
         for fp in self.file_plugins():
@@ -116,7 +128,8 @@ class AreaDetector(FastStaging, DetectorBase):
                     # AcquireBusy=Done alone is no proof: an IOC restarted mid-trigger
                     # reads Done too.  Check the frames reached the file plugin(s),
                     # off the monitor thread (it needs CA reads).
-                    threading.Thread(target=self._verify, args=(st,), daemon=True).start()
+                    self._verifying = threading.Thread(target=self._verify, args=(st,), daemon=True)
+                    self._verifying.start()
             else:
                 return
         for st in watchers:
@@ -135,6 +148,15 @@ class AreaDetector(FastStaging, DetectorBase):
                         f"not up by {st._adt_frames}"
                         + (f"; {fp.write_error()}" if _write_error(fp) else "")
                     )
+            if st._adt_stopped is not None and (problems or not st._adt_baselines):
+                # cut short by stop() (without a file plugin nothing proves the frames
+                # were all taken): the missing frames are what was asked for
+                if st._adt_stopped:
+                    _interrupt(st, f"{self.name}: stop(success=True) during the acquisition")
+                    return
+                raise AcquisitionError(
+                    "; ".join([f"{self.name}: stopped during the acquisition (stop())", *problems])
+                )
             if problems:
                 raise AcquisitionError(
                     f"{self.name}: acquisition ended without the frames it asked for: "
@@ -167,6 +189,8 @@ class AreaDetector(FastStaging, DetectorBase):
         st = DeviceStatus(self, timeout=timeout)
         st._adt_frames = frames
         st._adt_on_success = on_success
+        st._adt_stopped = None  # stop(success) while acquiring: its success flag
+        st.interrupted = None  # why the acquisition was cut short on purpose, if it was
         st._adt_baselines = [
             (fp, int(fp.num_captured.get(use_monitor=False))) for fp in self.file_plugins()
         ]
@@ -205,11 +229,17 @@ class AreaDetector(FastStaging, DetectorBase):
             self._meta_cid = None
         with self._busy_lock:
             st, self._pending = self._pending, None
+            verifying, self._verifying = self._verifying, None
         try:
             if st is not None and not st.done:
-                # an aborted acquisition: stop the cam before restoring settings
+                # an aborted acquisition: stop the cam before restoring settings.  The
+                # status finishes (interrupted), it does not fail: see the module doc.
                 self.cam.acquire.put(0, use_complete=False)
-                st.set_exception(RuntimeError(f"{self.name} unstaged during acquisition"))
+                _interrupt(st, f"{self.name} unstaged during the acquisition")
+            elif verifying is not None and verifying is not threading.current_thread():
+                # the acquisition ended just before: let its check (and its datum,
+                # which needs the open resource) finish before the file is closed
+                verifying.join(self.stage_timeout)
         finally:
             result = super().unstage()
         return result
@@ -240,8 +270,12 @@ class AreaDetector(FastStaging, DetectorBase):
             yield from fp.collect_asset_docs()
 
     def stop(self, *, success: bool = False) -> None:
+        """Stop the cam.  A pending trigger ends when AcquireBusy says the IOC is done:
+        interrupted (finished, no datum) with ``success=True``, failed otherwise."""
         with self._busy_lock:
             pending = self._pending is not None and not self._pending.done
+            if pending and not self._fly:
+                self._pending._adt_stopped = bool(success)
         if pending or self._fly:
             self.cam.acquire.put(0, use_complete=False)
         super().stop(success=success)
@@ -284,16 +318,44 @@ class AreaDetector(FastStaging, DetectorBase):
         return {self.name: {self.image_key: fp.data_key()}}
 
     def _fly_datums(self) -> None:
-        if self._fly is None or self._fly.get("datums"):
+        if self._fly is None or "datums" in self._fly:
             return
         fp = self.file_plugins()[0]
         t0, n = self._fly["t0"], self._fly["num"]
+        done = self._fly["done"]
+        if not (done.done and done.success and done.interrupted is None):
+            # collected before the stream ended (the RunEngine's cleanup after an
+            # abort collects what was kicked off): one datum per frame in the file only
+            n = self._frames_streamed(done, n)
         t1 = time.time()
-        step = (t1 - t0) / n
+        step = (t1 - t0) / max(n, 1)
         self._fly["datums"] = [
             (fp.generate_datum(self.image_key, t0 + (i + 1) * step, {}), t0 + (i + 1) * step)
             for i in range(n)
         ]
+
+    def _frames_streamed(self, done: DeviceStatus, asked: int) -> int:
+        """Stop a stream still running; the number of its frames the file plugin wrote.
+
+        Waits (at most ``stage_timeout``) for AcquireBusy to report the cam and, with
+        WaitForPlugins, the plugins done, so the count is final.  0 when the IOC
+        cannot tell (e.g. it restarted): no document may claim a frame not written.
+        """
+        if not done.done:
+            with self._busy_lock:
+                if self._pending is done:
+                    done._adt_stopped = True  # cut short on purpose: interrupted
+            self.cam.acquire.put(0, use_complete=False)
+            try:
+                done.wait(self.stage_timeout)
+            except Exception:  # noqa: BLE001 - the count below is what matters
+                pass
+        try:
+            fp, before = done._adt_baselines[0]
+            now = int(fp.num_captured.get(use_monitor=False))
+        except Exception:  # noqa: BLE001
+            return 0
+        return max(0, min(asked, now - before))
 
     def collect(self):
         """One event per frame, then unstage (which closes the file)."""
@@ -312,6 +374,13 @@ class AreaDetector(FastStaging, DetectorBase):
         finally:
             self._fly = None
             self.unstage()
+
+
+def _interrupt(st: DeviceStatus, reason: str) -> None:
+    """Finish ``st`` as cut short on purpose (no datum was made for it)."""
+    if not st.done:
+        st.interrupted = reason
+        st.set_finished()
 
 
 def _image_in_read(det: AreaDetector) -> None:

@@ -170,18 +170,19 @@ class HDF5FileStore(HDF5Plugin):
 
     def _stage_watches(self) -> dict:
         # Capture=1 clears WriteStatus and sets it to "Write error" when the file cannot
-        # be opened (disk full, permission denied...): report that at once, with the
-        # IOC's words, instead of waiting for a Capture_RBV that will never become 1
-        # NOT enabled yet: a WriteStatus error left by an earlier failure (e.g. a
-        # FilePath that did not exist) is reported by the first monitor event and
-        # wrongly failed the next good stage (test_missing_mount_point).
-        return {}
+        # be opened (disk full, permission denied, outside the write root...): report
+        # that at once, with the IOC's words, instead of waiting stage_timeout for a
+        # Capture_RBV that will never become 1.  WriteStatus is read when the Capture
+        # put completes early (the capture ended at once), so a "Write error" left by an
+        # earlier failure cannot fail a good stage (see put_wait_readback).
+        return {"capture": (self.write_status, self._open_error)}
 
     def _open_error(self, value: Any) -> BaseException | None:
         if not is_write_error(value):
             return None
         return FileWriteError(
-            f"{self.name}: the IOC could not open the file: " + self.write_error()
+            f"{self.name}: the IOC could not open the file on {self.prefix}Capture=1: "
+            + self.write_error()
         )
 
     def write_error(self) -> str:

@@ -195,55 +195,67 @@ def _same(sig: Signal, current: Any, value: Any) -> bool:
     return False
 
 
-#: a signal to monitor while waiting, and a function of its value that returns the
-#: exception to raise at once (or None while all is well)
+#: a signal to read when a busy write ends without reaching its value, and a function
+#: of that signal's value that returns the exception to raise (or None)
 Watch = tuple[Signal, Callable[[Any], BaseException | None]]
 
 
 def put_wait_readback(sig: Signal, value: Any, timeout: float, watch: Watch | None = None) -> None:
-    """Write without put-completion and wait (on a monitor) until the readback equals it.
+    """Write and wait (on a monitor) until the readback equals the value.
 
     For busy records, whose put completes only when the operation they start ends.
-    ``watch`` lets the IOC's own error report end the wait at once (e.g. a file plugin's
-    WriteStatus turning to "Write error" while Capture stays 0) instead of after
-    ``timeout`` with nothing but the readback to show.
+    ``watch`` lets the IOC's own error report end the wait at once instead of after
+    ``timeout`` with nothing but the readback to show.  It is read when *this* write's
+    put-completion arrives while the readback is not there: a busy record completes
+    early only when the operation ended at once (e.g. a file plugin's Capture=1 that
+    could not open the file sets WriteStatus to "Write error" and Capture back to 0).
+    A monitor on the watched signal would not do: a "Write error" left by an earlier
+    failure looks the same as a new one, and a real IOC posts no event when the value
+    does not change.
     """
     if not isinstance(sig, EpicsSignalBase):
         sig.set(value).wait(timeout)
         return
     reached = threading.Event()
-    failure: list[BaseException] = []
+    ended = threading.Event()
 
     def cb(value: Any = None, **kwargs: Any) -> None:
         if _same(sig, value, target):
             reached.set()
 
-    def watch_cb(value: Any = None, **kwargs: Any) -> None:
-        assert watch is not None
-        exc = watch[1](value)
-        if exc is not None:
-            failure.append(exc)
-            reached.set()
+    def put_done(*args: Any, **kwargs: Any) -> None:
+        ended.set()
+        reached.set()
 
     target = value
+    deadline = time.monotonic() + timeout
     cid = sig.subscribe(cb, run=False)
-    wid = watch[0].subscribe(watch_cb, run=False) if watch is not None else None
     try:
-        sig.put(value, use_complete=False)
+        if watch is None:
+            sig.put(value, use_complete=False)
+        else:
+            sig.put(value, use_complete=True, callback=put_done, timeout=timeout)
         if _same(sig, sig.get(use_monitor=False), value):
             return
-        ok = reached.wait(timeout)
-        if failure:
-            raise failure[0]
-        if not ok:
-            raise TimeoutError(
-                f"{_pvname(sig)} was set to {value!r} but its readback {sig.pvname} "
-                f"shows {sig.get(use_monitor=False)!r} after {timeout:g} s"
-            )
+        while _wait_until(reached, deadline):
+            if not ended.is_set():
+                return  # only the monitor sets ``reached`` alone: the value is there
+            # this write's put-completion: the operation ended (or never was busy)
+            ended.clear()
+            reached.clear()
+            if _same(sig, sig.get(use_monitor=False), value):
+                return
+            if watch is not None:
+                exc = watch[1](watch[0].get(use_monitor=False))
+                if exc is not None:
+                    raise exc
+                watch = None  # no error reported: wait for the readback as usual
+        raise TimeoutError(
+            f"{_pvname(sig)} was set to {value!r} but its readback {sig.pvname} "
+            f"shows {sig.get(use_monitor=False)!r} after {timeout:g} s"
+        )
     finally:
         sig.unsubscribe(cid)
-        if watch is not None and wid is not None:
-            watch[0].unsubscribe(wid)
 
 
 def resolve(device: Device, stage_sigs: Iterable[tuple[Any, Any]]) -> list[tuple[Signal, Any]]:
@@ -355,6 +367,11 @@ def apply_settings(
     return applied
 
 
+#: how long a restored setting may read back its old value before the restore is
+#: reported as refused (s)
+RESTORE_READBACK_GRACE = 1.0
+
+
 #: settings whose restore is read back: string waveforms, the writes an IOC is most
 #: likely to refuse (length, encoding) while the put itself still "completes"
 def _verify_restore(sig: Signal) -> bool:
@@ -398,16 +415,25 @@ def _finish_restore(pipe: _Pipeline, errors: list[str], verify: list) -> None:
     # pyepics/ophyd pass on), so read back what is likely to be refused: a restore that
     # did not take must not pass silently.
     failed = {e.split(" <- ")[0] for e in errors}
+    # A completed put can still read back the old value for a few ms (seen with the
+    # simulated IOC under load right after an aborted acquisition): look again, briefly,
+    # before calling a restore refused.
+    deadline = time.monotonic() + min(pipe.timeout, RESTORE_READBACK_GRACE)
     for sig, original in verify:
         if _pvname(sig) in failed:
             continue
-        try:
-            current = _setpoint(sig)
-        except Exception as exc:  # noqa: BLE001
-            errors.append(f"{_pvname(sig)}: cannot read back: {exc}")
-            continue
-        if not _close(sig, current, original):
-            errors.append(f"{_pvname(sig)} <- {original!r}: the IOC kept {current!r}")
+        while True:
+            try:
+                current = _setpoint(sig)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"{_pvname(sig)}: cannot read back: {exc}")
+                break
+            if _close(sig, current, original):
+                break
+            if time.monotonic() > deadline:
+                errors.append(f"{_pvname(sig)} <- {original!r}: the IOC kept {current!r}")
+                break
+            time.sleep(0.01)
     if errors:
         raise StagingError("could not restore: " + "; ".join(errors))
 
