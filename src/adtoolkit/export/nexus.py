@@ -31,6 +31,7 @@ from .frames import DetectorFrames, image_fields, locate_frames, read_ndattribut
 from .h5values import STR, write_value
 from .image import IMAGE_AXES
 from .measurement import scan_axes, scan_signals, write_measurement
+from .rawcopy import BackgroundCopier
 
 
 def iso_time(t: float | None) -> str | None:
@@ -65,8 +66,14 @@ def write_entry(
     virtual: bool = True,
     mapper: Callable[[str], str] = str,
     monitor: str | None = None,
+    copier: BackgroundCopier | None = None,
 ) -> h5py.Group:
-    """Write ``run`` as the NXentry ``f[name]`` and return it."""
+    """Write ``run`` as the NXentry ``f[name]`` and return it.
+
+    ``copier``: frame bytes are copied in its worker thread and complete only
+    after ``copier.wait()``; the detectors are written first so that copy
+    overlaps the rest of the entry.
+    """
     entry = f.create_group(name)
     entry.attrs["NX_class"] = "NXentry"
     entry["title"] = run_title(run)
@@ -86,6 +93,21 @@ def write_entry(
         label = sample.get("name") if isinstance(sample, dict) else sample
         nxsample["name"] = str(label if label is not None else json.dumps(sample, default=repr))
 
+    instrument = entry.create_group("instrument")
+    instrument.attrs["NX_class"] = "NXinstrument"
+    detectors: list[DetectorFrames] = []
+    primary = run.primary
+    if primary is not None:
+        _warn_unplaced_externals(run, primary)
+        for key in _ordered_image_fields(run, primary):
+            frames = locate_frames(run, primary, key, mapper)
+            det_name = frames.detector if frames.detector not in instrument else key
+            write_detector(
+                instrument, det_name, frames, primary, copy=copy, virtual=virtual, copier=copier
+            )
+            frames.detector = det_name
+            detectors.append(frames)
+
     bluesky = entry.create_group("bluesky")
     bluesky.attrs["NX_class"] = "NXcollection"
     write_value(bluesky, "start", run.start)
@@ -96,19 +118,6 @@ def write_entry(
     streams.attrs["NX_class"] = "NXcollection"
     for stream in run.streams.values():
         write_stream(streams, stream)
-
-    instrument = entry.create_group("instrument")
-    instrument.attrs["NX_class"] = "NXinstrument"
-    detectors: list[DetectorFrames] = []
-    primary = run.primary
-    if primary is not None:
-        _warn_unplaced_externals(run, primary)
-        for key in _ordered_image_fields(run, primary):
-            frames = locate_frames(run, primary, key, mapper)
-            det_name = frames.detector if frames.detector not in instrument else key
-            write_detector(instrument, det_name, frames, primary, copy=copy, virtual=virtual)
-            frames.detector = det_name
-            detectors.append(frames)
 
     axes = scan_axes(run)
     signals = scan_signals(run, axes)
@@ -183,10 +192,11 @@ def write_detector(
     *,
     copy: bool,
     virtual: bool = True,
+    copier: BackgroundCopier | None = None,
 ) -> h5py.Group:
     det = instrument.create_group(name)
     det.attrs["NX_class"] = "NXdetector"
-    write_frames(det, "data", frames, copy, virtual)
+    write_frames(det, "data", frames, copy, virtual, copier)
     det["frames_per_point"] = np.int32(frames.frames_per_point)
     det["bluesky_field"] = frames.field
     ndattrs = det.create_group("NDAttributes")
