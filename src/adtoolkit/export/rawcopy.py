@@ -181,6 +181,8 @@ def _batches(ranges: list[ByteRange]) -> list[list[ByteRange]]:
 
 def _write_mapped(src_fd: int, dst_fd: int, dst_base: int, batch: list[ByteRange]) -> bool:
     """Write ``batch`` from a mapping of the source; False if the source cannot be mapped."""
+    if not hasattr(os, "pwritev") or not hasattr(mmap, "MAP_SHARED"):  # e.g. Windows
+        return False
     lo = min(s for s, _, _ in batch)
     lo -= lo % mmap.ALLOCATIONGRANULARITY
     hi = max(s + n for s, _, n in batch)
