@@ -107,8 +107,17 @@ def create_raw_target(
 
 #: source bytes mapped at once, and largest piece one write moves
 WINDOW = 64 << 20
-#: buffers one ``pwritev`` may take (POSIX guarantees at least 16; Linux has 1024)
-IOV_MAX = max(16, min(1024, os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16))
+
+
+def _iov_max() -> int:
+    """Buffers one ``pwritev`` may take (POSIX guarantees at least 16; Linux has 1024)."""
+    try:
+        return max(16, min(1024, os.sysconf("SC_IOV_MAX")))
+    except (AttributeError, ValueError, OSError):  # no sysconf, or no such name here
+        return 16
+
+
+IOV_MAX = _iov_max()
 
 
 def copy_ranges(
