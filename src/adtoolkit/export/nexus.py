@@ -14,6 +14,14 @@ several)::
 
 Frames stay where the IOC wrote them (external link or virtual dataset, path
 mapping applied) unless ``copy=True``.
+
+Validating with punx 0.3.5: punx names every object by h5py's ``obj.name``,
+which for a dataset reached through an external link is its path *in the IOC's
+file* (``/entry/data/data``).  In a file with several entries its default-plot
+check then looks up ``/entry_1/data/data`` and stops with a ``KeyError``
+(``punx/validations/default_plot.py``, ``default_plot_v3``); in a one-entry
+file the three links of an entry are silently reported as one.  The file is
+valid NeXus; tests/test_export.py (``punx_view``) shows how to validate it.
 """
 
 from __future__ import annotations
