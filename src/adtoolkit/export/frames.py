@@ -173,7 +173,12 @@ def _read_layout(frames: DetectorFrames) -> None:
 
 
 def write_frames(
-    group: h5py.Group, name: str, frames: DetectorFrames, copy: bool, virtual: bool = True
+    group: h5py.Group,
+    name: str,
+    frames: DetectorFrames,
+    copy: bool,
+    virtual: bool = True,
+    copier: rawcopy.BackgroundCopier | None = None,
 ) -> None:
     """Create ``group[name]`` holding the frames: external link, virtual dataset or a copy.
 
@@ -184,7 +189,8 @@ def write_frames(
       instead, for readers that mishandle general virtual datasets, such as
       nexusformat <= 2.1, which assumes one frame per source file);
     * ``copy=True``: the frames copied, chunk by chunk without decompression
-      where the source chunking allows it, so compressed data stays bit-exact.
+      where the source chunking allows it, so compressed data stays bit-exact
+      (see ``copy_frames``; ``copier``: byte copies run in its worker thread).
     """
     if not frames.blocks:
         raise FrameError(f"{frames.field!r} has no frames")
@@ -203,21 +209,28 @@ def write_frames(
             offset += len(block)
         group.create_virtual_dataset(name, layout)
     else:
-        copy_frames(group, name, frames)
+        copy_frames(group, name, frames, copier)
     group[name].attrs["frames_per_point"] = np.int32(frames.frames_per_point)
 
 
-def copy_frames(group: h5py.Group, name: str, frames: DetectorFrames) -> h5py.Dataset:
+def copy_frames(
+    group: h5py.Group,
+    name: str,
+    frames: DetectorFrames,
+    copier: rawcopy.BackgroundCopier | None = None,
+) -> h5py.Dataset:
     """Copy the frames into ``group[name]``, choosing the fastest exact way.
 
     1. uncompressed sources: byte ranges copied file to file into a contiguous
-       dataset (``rawcopy``), at the speed of copying files;
+       dataset (``rawcopy``), at the speed of copying files; with ``copier``
+       the bytes move in its worker thread and are complete only after
+       ``copier.wait()`` (the caller writes the rest of the file meanwhile);
     2. one whole compressed dataset: ``H5Ocopy`` (raw chunks, filters kept);
     3. compressed frames on chunk boundaries: raw chunk reads and writes;
     4. anything else: values read and written in 64 MiB slabs.
     """
     total = frames.num_frames
-    dst = _copy_raw_bytes(group, name, frames)
+    dst = _copy_raw_bytes(group, name, frames, copier)
     if dst is not None:
         return dst
     if len(frames.blocks) == 1:
@@ -251,7 +264,12 @@ def copy_frames(group: h5py.Group, name: str, frames: DetectorFrames) -> h5py.Da
     return dst
 
 
-def _copy_raw_bytes(group: h5py.Group, name: str, frames: DetectorFrames) -> h5py.Dataset | None:
+def _copy_raw_bytes(
+    group: h5py.Group,
+    name: str,
+    frames: DetectorFrames,
+    copier: rawcopy.BackgroundCopier | None,
+) -> h5py.Dataset | None:
     """Strategy 1 of ``copy_frames``; None (nothing created) if a source does not qualify."""
     plans = []
     offset = 0
@@ -274,7 +292,10 @@ def _copy_raw_bytes(group: h5py.Group, name: str, frames: DetectorFrames) -> h5p
         return None
     group.file.flush()
     for path, ranges in plans:
-        rawcopy.copy_ranges(path, group.file.filename, base, ranges)
+        if copier is None:
+            rawcopy.copy_ranges(path, group.file.filename, base, ranges)
+        else:
+            copier.submit(path, group.file.filename, base, ranges)
     return dst
 
 

@@ -14,6 +14,14 @@ several)::
 
 Frames stay where the IOC wrote them (external link or virtual dataset, path
 mapping applied) unless ``copy=True``.
+
+Validating with punx 0.3.5: punx names every object by h5py's ``obj.name``,
+which for a dataset reached through an external link is its path *in the IOC's
+file* (``/entry/data/data``).  In a file with several entries its default-plot
+check then looks up ``/entry_1/data/data`` and stops with a ``KeyError``
+(``punx/validations/default_plot.py``, ``default_plot_v3``); in a one-entry
+file the three links of an entry are silently reported as one.  The file is
+valid NeXus; tests/test_export.py (``punx_view``) shows how to validate it.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from .frames import DetectorFrames, image_fields, locate_frames, read_ndattribut
 from .h5values import STR, write_value
 from .image import IMAGE_AXES
 from .measurement import scan_axes, scan_signals, write_measurement
+from .rawcopy import BackgroundCopier
 
 
 def iso_time(t: float | None) -> str | None:
@@ -65,8 +74,14 @@ def write_entry(
     virtual: bool = True,
     mapper: Callable[[str], str] = str,
     monitor: str | None = None,
+    copier: BackgroundCopier | None = None,
 ) -> h5py.Group:
-    """Write ``run`` as the NXentry ``f[name]`` and return it."""
+    """Write ``run`` as the NXentry ``f[name]`` and return it.
+
+    ``copier``: frame bytes are copied in its worker thread and complete only
+    after ``copier.wait()``; the detectors are written first so that copy
+    overlaps the rest of the entry.
+    """
     entry = f.create_group(name)
     entry.attrs["NX_class"] = "NXentry"
     entry["title"] = run_title(run)
@@ -86,6 +101,21 @@ def write_entry(
         label = sample.get("name") if isinstance(sample, dict) else sample
         nxsample["name"] = str(label if label is not None else json.dumps(sample, default=repr))
 
+    instrument = entry.create_group("instrument")
+    instrument.attrs["NX_class"] = "NXinstrument"
+    detectors: list[DetectorFrames] = []
+    primary = run.primary
+    if primary is not None:
+        _warn_unplaced_externals(run, primary)
+        for key in _ordered_image_fields(run, primary):
+            frames = locate_frames(run, primary, key, mapper)
+            det_name = frames.detector if frames.detector not in instrument else key
+            write_detector(
+                instrument, det_name, frames, primary, copy=copy, virtual=virtual, copier=copier
+            )
+            frames.detector = det_name
+            detectors.append(frames)
+
     bluesky = entry.create_group("bluesky")
     bluesky.attrs["NX_class"] = "NXcollection"
     write_value(bluesky, "start", run.start)
@@ -96,19 +126,6 @@ def write_entry(
     streams.attrs["NX_class"] = "NXcollection"
     for stream in run.streams.values():
         write_stream(streams, stream)
-
-    instrument = entry.create_group("instrument")
-    instrument.attrs["NX_class"] = "NXinstrument"
-    detectors: list[DetectorFrames] = []
-    primary = run.primary
-    if primary is not None:
-        _warn_unplaced_externals(run, primary)
-        for key in _ordered_image_fields(run, primary):
-            frames = locate_frames(run, primary, key, mapper)
-            det_name = frames.detector if frames.detector not in instrument else key
-            write_detector(instrument, det_name, frames, primary, copy=copy, virtual=virtual)
-            frames.detector = det_name
-            detectors.append(frames)
 
     axes = scan_axes(run)
     signals = scan_signals(run, axes)
@@ -183,10 +200,11 @@ def write_detector(
     *,
     copy: bool,
     virtual: bool = True,
+    copier: BackgroundCopier | None = None,
 ) -> h5py.Group:
     det = instrument.create_group(name)
     det.attrs["NX_class"] = "NXdetector"
-    write_frames(det, "data", frames, copy, virtual)
+    write_frames(det, "data", frames, copy, virtual, copier)
     det["frames_per_point"] = np.int32(frames.frames_per_point)
     det["bluesky_field"] = frames.field
     ndattrs = det.create_group("NDAttributes")

@@ -27,6 +27,7 @@ from .atomic import ExportError, atomic_h5
 from .documents import RunCollector, RunDocuments, collect_runs, iter_document_streams
 from .frames import FrameError, image_fields, locate_frames
 from .nexus import write_entry
+from .rawcopy import BackgroundCopier
 
 DEFAULT_PREFIX = "{scan_id}_{uid:.8}"
 
@@ -65,7 +66,8 @@ def write_runs(
     except OSError as exc:
         raise ExportError(f"cannot write {path}: {exc}") from exc
     names = ["entry"] if len(runs) == 1 else [f"entry_{i + 1}" for i in range(len(runs))]
-    with atomic_h5(path, overwrite=overwrite) as f:
+    # the copier's block is inside atomic_h5's: copies end before the file closes
+    with atomic_h5(path, overwrite=overwrite) as f, BackgroundCopier() as copier:
         f.attrs["NX_class"] = "NXroot"
         f.attrs["default"] = names[0]
         f.attrs["file_name"] = path.name
@@ -74,7 +76,16 @@ def write_runs(
         f.attrs["HDF5_Version"] = h5py.version.hdf5_version
         f.attrs["h5py_version"] = h5py.version.version
         for name, run in zip(names, runs, strict=True):
-            write_entry(f, name, run, copy=copy, virtual=virtual, mapper=mapper, monitor=monitor)
+            write_entry(
+                f,
+                name,
+                run,
+                copy=copy,
+                virtual=virtual,
+                mapper=mapper,
+                monitor=monitor,
+                copier=copier,
+            )
     return path
 
 
