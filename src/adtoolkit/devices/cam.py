@@ -20,6 +20,8 @@ from ophyd.areadetector import cam as ophyd_cam
 from ophyd.areadetector.base import ADComponent as ADCpt
 from ophyd.areadetector.base import EpicsSignalWithRBV as SignalWithRBV
 
+from . import priming
+
 __all__ = ["ADBaseCam", "SimDetectorCam"]
 
 
@@ -27,6 +29,11 @@ class ADBaseCam(ophyd_cam.CamBase):
     """Records of ADBase.template + NDArrayBase.template (ADCore >= 3.4)."""
 
     _adcore_min = (3, 4)
+
+    #: signals adtoolkit reads or writes itself (port validation, priming; the
+    #: detector adds its triggering ones): make_detector connects these and the
+    #: stage_sigs concurrently and leaves the other records lazy
+    used_signals = ("port_name", *priming.CAM_SIGNALS)
 
     # removed from / never in current ADCore templates
     pool_max_buffers = None

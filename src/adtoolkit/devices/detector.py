@@ -19,9 +19,11 @@ from typing import Any
 
 from ophyd import DeviceStatus, Kind
 from ophyd.areadetector.detectors import DetectorBase
+from ophyd.device import DEFAULT_CONNECTION_TIMEOUT as DEFAULT_TIMEOUT
 from ophyd.device import Staged
 from ophyd.status import Status
 
+from .connect import connect_all
 from .errors import AcquisitionError, ConfigurationError
 from .filestore import HDF5FileStore, is_write_error
 from .staging import FastStaging, StageSigs, current
@@ -54,6 +56,18 @@ def _write_error(fp: HDF5FileStore) -> bool:
 class AreaDetector(FastStaging, DetectorBase):
     """Base detector class; ``make_detector`` adds the cam and plugin components."""
 
+    #: the cam signals staging and triggering use (connected up front by make_detector)
+    used_signals = (
+        "cam.acquire",
+        "cam.acquire_busy",
+        "cam.acquire_time",
+        "cam.acquire_period",
+        "cam.image_mode",
+        "cam.num_images",
+        "cam.wait_for_plugins",
+        "cam.array_callbacks",
+    )
+
     def __init__(self, *args: Any, frames_per_point: int = 1, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.frames_per_point = frames_per_point  # validated by the property
@@ -67,6 +81,18 @@ class AreaDetector(FastStaging, DetectorBase):
         self.trigger_timeout: float | None = None
         for fp in self.file_plugins():
             fp.image_key = self.image_key
+
+    def wait_for_connection(self, all_signals: bool = False, timeout: Any = DEFAULT_TIMEOUT):
+        """ophyd's ``wait_for_connection``; with ``all_signals=True`` every lazy signal
+        is created first and they all connect concurrently (ophyd connects them one at a
+        time, ~40 ms each).  Raises :class:`ConnectionTimeout` (a TimeoutError) naming
+        the unconnected PVs.
+        """
+        if timeout is DEFAULT_TIMEOUT:
+            timeout = self.connection_timeout
+        if not all_signals or timeout is None:
+            return super().wait_for_connection(all_signals=all_signals, timeout=timeout)
+        connect_all(self, timeout=timeout)
 
     # -- configuration ----------------------------------------------------------
     @property

@@ -6,8 +6,10 @@
 
 Every argument is checked before a PV is created.  The class is built from the
 requested plugins (names like ``hdf1``, ``image1``, ``Stats2``: kind + number, suffix
-by ADCore convention), all signals are connected concurrently, the plugin types and
-asyn ports are validated, and kinds are set so ``read()`` holds the image.
+by ADCore convention), the signals in use are connected concurrently (the others stay
+lazy, as in ophyd: they connect on first access; ``connect="all"`` connects every
+one), the plugin types and asyn ports are validated, and kinds are set so ``read()``
+holds the image.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ophyd import Component as Cpt
 
 from ..paths import PathTemplates
 from .cam import ADBaseCam, SimDetectorCam
-from .connect import connect_all
+from .connect import connect_all, connect_used
 from .detector import AreaDetector, _image_in_read
 from .errors import ConfigurationError, PortError, UnknownPluginError
 from .filestore import DEFAULT_FILE_TEMPLATE, HDF5FileStore
@@ -104,7 +106,7 @@ def make_detector(
     frames_per_point: int = 1,
     attributes: Any = None,
     layout: Any = None,
-    connect: bool = True,
+    connect: bool | str = True,
     connection_timeout: float = 5.0,
     validate_ports: bool = True,
 ) -> AreaDetector:
@@ -115,6 +117,12 @@ def make_detector(
     ``naming`` is ``"uuid"`` (ophyd style) or ``"epics"`` (FileName/FileNumber from
     the IOC).  ``attributes`` / ``layout`` are NDAttributes / HDF5 layout XML,
     installed through :func:`adtoolkit.xml.install`.
+
+    ``connect``: ``True`` (or ``"used"``) connects, concurrently, the signals that
+    staging, triggering, reading and the port checks use, and leaves the other records
+    lazy (they connect when first accessed, as ophyd's area-detector components do);
+    ``"all"`` connects every signal up front; ``False`` connects nothing (and skips
+    the checks and the XML installation).
     """
     # ---- validate everything before any PV exists --------------------------------
     _check(
@@ -138,6 +146,10 @@ def make_detector(
     _check(
         isinstance(connection_timeout, (int, float)) and connection_timeout > 0,
         f"connection_timeout must be a positive number of seconds, not {connection_timeout!r}",
+    )
+    _check(
+        isinstance(connect, bool) or (isinstance(connect, str) and connect in ("used", "all")),
+        f"connect must be True, False, 'used' or 'all', not {connect!r}",
     )
     spec = _normalise_plugins(plugins)
     has_files = any(issubclass(c, HDF5FileStore) for c, _ in spec.values())
@@ -178,7 +190,10 @@ def make_detector(
     _image_in_read(det)
 
     if connect:
-        connect_all(det, timeout=connection_timeout)
+        if connect == "all":
+            connect_all(det, timeout=connection_timeout)
+        else:
+            connect_used(det, timeout=connection_timeout)
         check_plugin_types(det)
         if validate_ports:
             det.validate_asyn_ports()

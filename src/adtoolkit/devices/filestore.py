@@ -26,7 +26,7 @@ from ophyd import Signal
 from ..paths import PathTemplates, RenderedPaths
 from .errors import ConfigurationError, FilePathError, FileWriteError, StagingError
 from .plugins import HDF5Plugin
-from .priming import FrameSpec, expected_frame, needs_priming, prime
+from .priming import PLUGIN_SIGNALS, FrameSpec, expected_frame, needs_priming, prime
 from .staging import StageSigs, current, put_wait_readback, resolve, wait_for
 
 __all__ = ["HDF5FileStore", "DEFAULT_FILE_TEMPLATE"]
@@ -35,6 +35,21 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_FILE_TEMPLATE = "%s%s_%6.6d.h5"
 Naming = Literal["uuid", "epics"]
+
+#: every setting :meth:`HDF5FileStore._file_sigs` may write
+FILE_SETTINGS = (
+    "create_directory",
+    "file_path",
+    "file_name",
+    "file_number",
+    "auto_increment",
+    "file_template",
+    "auto_save",
+    "file_write_mode",
+    "num_capture",
+    "lazy_open",
+    "capture",
+)
 
 
 def is_write_error(value: Any) -> bool:
@@ -70,6 +85,18 @@ class HDF5FileStore(HDF5Plugin):
     """
 
     filestore_spec = "AD_HDF5"
+
+    #: the file settings written on stage (:meth:`_file_sigs`), the records read to
+    #: check them and the frames, and priming's: connected up front by make_detector
+    used_signals = (
+        *FILE_SETTINGS,
+        "file_path_exists",
+        "full_file_name",
+        "write_status",
+        "write_message",
+        "num_captured",
+        *PLUGIN_SIGNALS,
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -21,7 +21,42 @@ from dataclasses import dataclass
 from .errors import PrimingError
 from .staging import apply_settings, current, isolated, restore, wait_for
 
-__all__ = ["FrameSpec", "expected_frame", "plugin_frame", "needs_priming", "prime"]
+__all__ = [
+    "FrameSpec",
+    "expected_frame",
+    "plugin_frame",
+    "needs_priming",
+    "prime",
+    "CAM_SIGNALS",
+    "PLUGIN_SIGNALS",
+]
+
+#: what this module reads and writes on the cam and on the plugin; the classes list
+#: them in ``used_signals`` so that make_detector connects them up front
+CAM_SIGNALS = (
+    "size.size_x",
+    "size.size_y",
+    "bin_x",
+    "bin_y",
+    "color_mode",
+    "data_type",
+    "array_callbacks",
+    "image_mode",
+    "acquire_time",
+    "acquire_period",
+    "acquire",
+)
+PLUGIN_SIGNALS = (
+    "ndimensions",
+    "array_size.width",
+    "array_size.height",
+    "array_size.depth",
+    "color_mode",
+    "data_type",
+    "time_stamp",
+    "enable",
+    "nd_array_port",
+)
 
 
 @dataclass(frozen=True)
