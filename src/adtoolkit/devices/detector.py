@@ -23,10 +23,11 @@ from ophyd.device import DEFAULT_CONNECTION_TIMEOUT as DEFAULT_TIMEOUT
 from ophyd.device import Staged
 from ophyd.status import Status
 
+from .batchread import read_many
 from .connect import connect_all
 from .errors import AcquisitionError, ConfigurationError
 from .filestore import HDF5FileStore, is_write_error
-from .staging import FastStaging, StageSigs, current
+from .staging import FastStaging, StageSigs
 
 __all__ = ["AreaDetector"]
 
@@ -205,7 +206,7 @@ class AreaDetector(FastStaging, DetectorBase):
 
     def _acquisition_timeout(self, n_frames: int) -> float:
         cam = self.cam
-        period = max(float(current(cam.acquire_time)), float(current(cam.acquire_period)))
+        period = max(float(v) for v in read_many([cam.acquire_time, cam.acquire_period]))
         return 10.0 + 2.0 * n_frames * period
 
     def stage(self) -> list[object]:
