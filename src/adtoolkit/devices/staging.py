@@ -34,6 +34,7 @@ from typing import Any
 from ophyd import Device, Signal
 from ophyd.signal import EpicsSignalBase
 
+from .batchread import read_many
 from .errors import ConfigurationError, StagingError
 
 __all__ = [
@@ -322,7 +323,9 @@ def apply_settings(
     watches = watches or {}
     # read first (the present value tells a string PV from a numeric one), check
     # every value, and only then write anything
-    originals = [(sig, current(sig)) for sig, _ in pairs]
+    # (all read in one round trip, see batchread; still read now, not from a monitor)
+    sigs = [sig for sig, _ in pairs]
+    originals = list(zip(sigs, read_many(sigs), strict=True))
     for (sig, value), (_, present) in zip(pairs, originals, strict=True):
         validate_value(sig, value, present)
     applied: list[tuple[Signal, Any]] = []
@@ -398,11 +401,14 @@ def _finish_restore(pipe: _Pipeline, errors: list[str], verify: list) -> None:
     # pyepics/ophyd pass on), so read back what is likely to be refused: a restore that
     # did not take must not pass silently.
     failed = {e.split(" <- ")[0] for e in errors}
-    for sig, original in verify:
-        if _pvname(sig) in failed:
-            continue
+    verify = [(sig, original) for sig, original in verify if _pvname(sig) not in failed]
+    try:  # one round trip for all; if one cannot be read, find it one by one below
+        batch = read_many([sig for sig, _ in verify], setpoint=True)
+    except Exception:  # noqa: BLE001
+        batch = None
+    for i, (sig, original) in enumerate(verify):
         try:
-            current = _setpoint(sig)
+            current = batch[i] if batch is not None else _setpoint(sig)
         except Exception as exc:  # noqa: BLE001
             errors.append(f"{_pvname(sig)}: cannot read back: {exc}")
             continue
