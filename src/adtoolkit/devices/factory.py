@@ -21,6 +21,7 @@ from typing import Any
 from ophyd import Component as Cpt
 
 from ..paths import PathTemplates
+from .batchread import read_many
 from .cam import ADBaseCam, SimDetectorCam
 from .connect import connect_all, connect_used
 from .detector import AreaDetector, _image_in_read
@@ -246,29 +247,38 @@ def _install_xml(func, det: AreaDetector, attributes: Any, layout: Any, paths) -
 
 def check_plugin_types(det: AreaDetector) -> None:
     """Each plugin's PluginType_RBV must match its class (a wrong suffix is caught)."""
+    checks = []
     for attr in det._sub_devices:
         dev = getattr(det, attr)
         for cls, ptype in PLUGIN_TYPES.items():
             if isinstance(dev, cls):
-                got = dev.plugin_type.get()
-                if not str(got).startswith(ptype):
-                    raise ConfigurationError(
-                        f"{dev.prefix}PluginType_RBV is {got!r}, but {attr} was built as "
-                        f"{ptype}; check the plugin name/suffix"
-                    )
+                checks.append((attr, dev, ptype))
                 break
+    types = read_many([dev.plugin_type for _, dev, _ in checks])  # one round trip
+    for (attr, dev, ptype), got in zip(checks, types, strict=True):
+        if not str(got).startswith(ptype):
+            raise ConfigurationError(
+                f"{dev.prefix}PluginType_RBV is {got!r}, but {attr} was built as "
+                f"{ptype}; check the plugin name/suffix"
+            )
 
 
 def _ports(det: AreaDetector) -> tuple[dict[str, str], dict[str, str]]:
     """(port name -> attribute, plugin attribute -> its input port)."""
-    provides = {det.cam.port_name.get(): "cam"}
+    plugins = [
+        attr
+        for attr in det._sub_devices
+        if attr != "cam" and hasattr(getattr(det, attr), "nd_array_port")
+    ]
+    sigs = [det.cam.port_name]
+    for attr in plugins:
+        sigs += [getattr(det, attr).port_name, getattr(det, attr).nd_array_port]
+    values = read_many(sigs)  # one round trip
+    provides = {values[0]: "cam"}
     inputs = {}
-    for attr in det._sub_devices:
-        dev = getattr(det, attr)
-        if attr == "cam" or not hasattr(dev, "nd_array_port"):
-            continue
-        provides[dev.port_name.get()] = attr
-        inputs[attr] = dev.nd_array_port.get()
+    for i, attr in enumerate(plugins):
+        provides[values[1 + 2 * i]] = attr
+        inputs[attr] = values[2 + 2 * i]
     return provides, inputs
 
 
