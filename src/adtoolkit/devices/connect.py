@@ -105,7 +105,8 @@ def instantiate_all(device: Device) -> list:
     try:
         for d in devices:
             d.lazy_wait_for_connection = False
-        signals = [w.item for w in device.walk_signals(include_lazy=True)]
+        # Device's own walk: AreaDetector's override would call back into this function
+        signals = [w.item for w in Device.walk_signals(device, include_lazy=True)]
         # walking may have created more sub-devices; make sure they do not wait either
         for _, d in device.walk_subdevices(include_lazy=True):
             d.lazy_wait_for_connection = False

@@ -83,6 +83,20 @@ class AreaDetector(FastStaging, DetectorBase):
         for fp in self.file_plugins():
             fp.image_key = self.image_key
 
+    #: seconds to connect the lazy signals that a walk over all signals creates
+    #: (make_detector sets its ``connection_timeout``)
+    lazy_connection_timeout: float = 5.0
+
+    def walk_signals(self, *, include_lazy: bool = False):
+        """ophyd's ``walk_signals``; with ``include_lazy=True`` the signals not created
+        yet are created and connected concurrently first (ophyd would create each one
+        and wait for it, ~40 ms apiece).  Raises :class:`ConnectionTimeout` naming the
+        PVs that did not connect within ``lazy_connection_timeout``.
+        """
+        if include_lazy and not self._destroyed:
+            connect_all(self, timeout=self.lazy_connection_timeout)
+        return super().walk_signals(include_lazy=include_lazy)
+
     def wait_for_connection(self, all_signals: bool = False, timeout: Any = DEFAULT_TIMEOUT):
         """ophyd's ``wait_for_connection``; with ``all_signals=True`` every lazy signal
         is created first and they all connect concurrently (ophyd connects them one at a

@@ -177,6 +177,7 @@ def make_detector(
     cls_name = "".join(p.capitalize() for p in name.split("_")) + "Detector"
     det_cls = type(cls_name, (AreaDetector,), body)
     det = det_cls(prefix, name=name, frames_per_point=frames_per_point)
+    det.lazy_connection_timeout = float(connection_timeout)
     for attr in spec:
         plugin = getattr(det, attr)
         # the detector stages cam.array_callbacks once; plugins need not repeat it
