@@ -147,6 +147,19 @@ def test_unreachable_ioc_with_connect_all_names_every_record():
     assert any(n.startswith("adtoolkit-nowhere:cam1:Gain_RBV") for n in err.value.unconnected)
 
 
+def test_walking_all_signals_of_an_unreachable_ioc_names_them():
+    """A walk over every signal connects the lazy ones at once, within make_detector's
+    connection_timeout, and names all that did not connect (not just the first)."""
+    det = make_detector(
+        "adtoolkit-nowhere:", plugins="image1", connect=False, connection_timeout=0.5
+    )
+    with pytest.raises(ConnectionTimeout) as err:
+        list(det.walk_signals(include_lazy=True))
+    assert "within 0.5 s" in str(err.value)
+    assert any(n.startswith("adtoolkit-nowhere:image1:ArrayData") for n in err.value.unconnected)
+    assert any(n.startswith("adtoolkit-nowhere:cam1:Gain_RBV") for n in err.value.unconnected)
+
+
 # ---- which signals make_detector connects (no IOC: connect=False, then the lists) ----
 
 
@@ -293,3 +306,6 @@ def test_connect_all_and_wait_for_all_signals(fresh_det):
     signals = [w.item for w in lazy.walk_signals(include_lazy=False)]
     assert len(signals) == len(list(det.walk_signals(include_lazy=False)))
     assert all(s.connected for s in signals)
+    walked = fresh_det()
+    assert all(w.item.connected for w in walked.walk_signals(include_lazy=True))
+    assert len(list(walked.walk_signals())) == len(signals)
