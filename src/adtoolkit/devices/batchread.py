@@ -116,9 +116,12 @@ def read_many(
                 continue
             # the request ophyd's get() makes: DBR_TIME_xxx (form="time"), with the
             # count pyepics' PV.get_with_metadata would ask for
-            count = pv._args["count"] if pv._args["count"] != pv._args["nelm"] else None
-            ftype = ca.promote_type(pv.chid, use_time=True)
-            ca.get_with_metadata(pv.chid, ftype=ftype, count=count, wait=False)
+            try:
+                count = pv._args["count"] if pv._args["count"] != pv._args["nelm"] else None
+                ftype = ca.promote_type(pv.chid, use_time=True)
+                ca.get_with_metadata(pv.chid, ftype=ftype, count=count, wait=False)
+            except Exception:  # noqa: BLE001 - e.g. disconnected since: read it below
+                continue
             batched.append((i, pv, ftype, count))
         if batched:
             ca.flush_io()
