@@ -69,6 +69,10 @@ class AreaDetector(FastStaging, DetectorBase):
         "cam.array_callbacks",
     )
 
+    #: seconds to connect the lazy signals that a walk over all signals creates
+    #: (make_detector sets its ``connection_timeout``)
+    lazy_connection_timeout: float = 5.0
+
     def __init__(self, *args: Any, frames_per_point: int = 1, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.frames_per_point = frames_per_point  # validated by the property
@@ -82,10 +86,6 @@ class AreaDetector(FastStaging, DetectorBase):
         self.trigger_timeout: float | None = None
         for fp in self.file_plugins():
             fp.image_key = self.image_key
-
-    #: seconds to connect the lazy signals that a walk over all signals creates
-    #: (make_detector sets its ``connection_timeout``)
-    lazy_connection_timeout: float = 5.0
 
     def walk_signals(self, *, include_lazy: bool = False):
         """ophyd's ``walk_signals``; with ``include_lazy=True`` the signals not created
