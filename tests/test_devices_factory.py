@@ -309,3 +309,20 @@ def test_connect_all_and_wait_for_all_signals(fresh_det):
     walked = fresh_det()
     assert all(w.item.connected for w in walked.walk_signals(include_lazy=True))
     assert len(list(walked.walk_signals())) == len(signals)
+
+
+@pytest.mark.ioc
+def test_cam_stage_sigs_are_applied_and_restored(fresh_det, ioc):
+    """The cam stages like the plugins: its stage_sigs are written, then restored."""
+    import epics
+
+    det = fresh_det()
+    pv = ioc.prefix + "cam1:Gain_RBV"
+    before = epics.caget(pv, timeout=10, use_monitor=False)
+    det.cam.stage_sigs["gain"] = before + 1.5
+    det.stage()
+    try:
+        assert epics.caget(pv, timeout=10, use_monitor=False) == pytest.approx(before + 1.5)
+    finally:
+        det.unstage()
+    assert epics.caget(pv, timeout=10, use_monitor=False) == pytest.approx(before)
