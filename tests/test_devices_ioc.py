@@ -77,6 +77,9 @@ def _ca_frames(table, key="det_image1_array_data"):
 
 
 def test_factory_connects_and_validates(det):
+    assert det.connected  # what make_detector created: the signals in use
+    # the other records stay lazy; asking for all connects them concurrently
+    det.wait_for_connection(all_signals=True, timeout=30)
     assert all(w.item.connected for w in det.walk_signals(include_lazy=True))
     assert det.missing_plugins() == []
     det.validate_asyn_ports()

@@ -10,6 +10,12 @@ working, and then:
   a record field rather than a record (``DataType_RBV.DISA``), so connecting never
   waits for PVs that a real IOC does not serve.
 
+Staging is :class:`~adtoolkit.devices.staging.FastStaging`'s, like the plugins': a
+user's ``cam.stage_sigs`` join the detector's pipelined writes and are all restored.
+ophyd's ``ADBase.stage`` would also re-validate the asyn ports of the cam alone, a
+check that cannot fail (one port) but costs CA reads on every stage; the detector's
+ports are validated by ``make_detector``.
+
 Attribute names follow the EPICS record names (``AcquireBusy`` -> ``acquire_busy``).
 """
 
@@ -20,13 +26,21 @@ from ophyd.areadetector import cam as ophyd_cam
 from ophyd.areadetector.base import ADComponent as ADCpt
 from ophyd.areadetector.base import EpicsSignalWithRBV as SignalWithRBV
 
+from . import priming
+from .staging import FastStaging
+
 __all__ = ["ADBaseCam", "SimDetectorCam"]
 
 
-class ADBaseCam(ophyd_cam.CamBase):
+class ADBaseCam(FastStaging, ophyd_cam.CamBase):
     """Records of ADBase.template + NDArrayBase.template (ADCore >= 3.4)."""
 
     _adcore_min = (3, 4)
+
+    #: signals adtoolkit reads or writes itself (port validation, priming; the
+    #: detector adds its triggering ones): make_detector connects these and the
+    #: stage_sigs concurrently and leaves the other records lazy
+    used_signals = ("port_name", *priming.CAM_SIGNALS)
 
     # removed from / never in current ADCore templates
     pool_max_buffers = None

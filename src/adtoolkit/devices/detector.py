@@ -30,12 +30,15 @@ from typing import Any
 
 from ophyd import DeviceStatus, Kind
 from ophyd.areadetector.detectors import DetectorBase
+from ophyd.device import DEFAULT_CONNECTION_TIMEOUT as DEFAULT_TIMEOUT
 from ophyd.device import Staged
 from ophyd.status import Status
 
+from .batchread import read_many
+from .connect import connect_all
 from .errors import AcquisitionError, ConfigurationError
 from .filestore import HDF5FileStore, is_write_error
-from .staging import FastStaging, StageSigs, current
+from .staging import FastStaging, StageSigs
 
 __all__ = ["AreaDetector"]
 
@@ -65,6 +68,22 @@ def _write_error(fp: HDF5FileStore) -> bool:
 class AreaDetector(FastStaging, DetectorBase):
     """Base detector class; ``make_detector`` adds the cam and plugin components."""
 
+    #: the cam signals staging and triggering use (connected up front by make_detector)
+    used_signals = (
+        "cam.acquire",
+        "cam.acquire_busy",
+        "cam.acquire_time",
+        "cam.acquire_period",
+        "cam.image_mode",
+        "cam.num_images",
+        "cam.wait_for_plugins",
+        "cam.array_callbacks",
+    )
+
+    #: seconds to connect the lazy signals that a walk over all signals creates
+    #: (make_detector sets its ``connection_timeout``)
+    lazy_connection_timeout: float = 5.0
+
     def __init__(self, *args: Any, frames_per_point: int = 1, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.frames_per_point = frames_per_point  # validated by the property
@@ -79,6 +98,28 @@ class AreaDetector(FastStaging, DetectorBase):
         self.trigger_timeout: float | None = None
         for fp in self.file_plugins():
             fp.image_key = self.image_key
+
+    def walk_signals(self, *, include_lazy: bool = False):
+        """ophyd's ``walk_signals``; with ``include_lazy=True`` the signals not created
+        yet are created and connected concurrently first (ophyd would create each one
+        and wait for it, ~40 ms apiece).  Raises :class:`ConnectionTimeout` naming the
+        PVs that did not connect within ``lazy_connection_timeout``.
+        """
+        if include_lazy and not self._destroyed:
+            connect_all(self, timeout=self.lazy_connection_timeout)
+        return super().walk_signals(include_lazy=include_lazy)
+
+    def wait_for_connection(self, all_signals: bool = False, timeout: Any = DEFAULT_TIMEOUT):
+        """ophyd's ``wait_for_connection``; with ``all_signals=True`` every lazy signal
+        is created first and they all connect concurrently (ophyd connects them one at a
+        time, ~40 ms each).  Raises :class:`ConnectionTimeout` (a TimeoutError) naming
+        the unconnected PVs.
+        """
+        if timeout is DEFAULT_TIMEOUT:
+            timeout = self.connection_timeout
+        if not all_signals or timeout is None:
+            return super().wait_for_connection(all_signals=all_signals, timeout=timeout)
+        connect_all(self, timeout=timeout)
 
     # -- configuration ----------------------------------------------------------
     @property
@@ -203,7 +244,7 @@ class AreaDetector(FastStaging, DetectorBase):
 
     def _acquisition_timeout(self, n_frames: int) -> float:
         cam = self.cam
-        period = max(float(current(cam.acquire_time)), float(current(cam.acquire_period)))
+        period = max(float(v) for v in read_many([cam.acquire_time, cam.acquire_period]))
         return 10.0 + 2.0 * n_frames * period
 
     def stage(self) -> list[object]:

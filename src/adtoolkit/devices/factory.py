@@ -6,8 +6,10 @@
 
 Every argument is checked before a PV is created.  The class is built from the
 requested plugins (names like ``hdf1``, ``image1``, ``Stats2``: kind + number, suffix
-by ADCore convention), all signals are connected concurrently, the plugin types and
-asyn ports are validated, and kinds are set so ``read()`` holds the image.
+by ADCore convention), the signals in use are connected concurrently (the others stay
+lazy, as in ophyd: they connect on first access; ``connect="all"`` connects every
+one), the plugin types and asyn ports are validated, and kinds are set so ``read()``
+holds the image.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from typing import Any
 from ophyd import Component as Cpt
 
 from ..paths import PathTemplates
+from .batchread import read_many
 from .cam import ADBaseCam, SimDetectorCam
-from .connect import connect_all
+from .connect import connect_all, connect_used
 from .detector import AreaDetector, _image_in_read
 from .errors import ConfigurationError, PortError, UnknownPluginError
 from .filestore import DEFAULT_FILE_TEMPLATE, HDF5FileStore
@@ -104,7 +107,7 @@ def make_detector(
     frames_per_point: int = 1,
     attributes: Any = None,
     layout: Any = None,
-    connect: bool = True,
+    connect: bool | str = True,
     connection_timeout: float = 5.0,
     validate_ports: bool = True,
 ) -> AreaDetector:
@@ -115,6 +118,12 @@ def make_detector(
     ``naming`` is ``"uuid"`` (ophyd style) or ``"epics"`` (FileName/FileNumber from
     the IOC).  ``attributes`` / ``layout`` are NDAttributes / HDF5 layout XML,
     installed through :func:`adtoolkit.xml.install`.
+
+    ``connect``: ``True`` (or ``"used"``) connects, concurrently, the signals that
+    staging, triggering, reading and the port checks use, and leaves the other records
+    lazy (they connect when first accessed, as ophyd's area-detector components do);
+    ``"all"`` connects every signal up front; ``False`` connects nothing (and skips
+    the checks and the XML installation).
     """
     # ---- validate everything before any PV exists --------------------------------
     _check(
@@ -138,6 +147,10 @@ def make_detector(
     _check(
         isinstance(connection_timeout, (int, float)) and connection_timeout > 0,
         f"connection_timeout must be a positive number of seconds, not {connection_timeout!r}",
+    )
+    _check(
+        isinstance(connect, bool) or (isinstance(connect, str) and connect in ("used", "all")),
+        f"connect must be True, False, 'used' or 'all', not {connect!r}",
     )
     spec = _normalise_plugins(plugins)
     has_files = any(issubclass(c, HDF5FileStore) for c, _ in spec.values())
@@ -164,6 +177,7 @@ def make_detector(
     cls_name = "".join(p.capitalize() for p in name.split("_")) + "Detector"
     det_cls = type(cls_name, (AreaDetector,), body)
     det = det_cls(prefix, name=name, frames_per_point=frames_per_point)
+    det.lazy_connection_timeout = float(connection_timeout)
     for attr in spec:
         plugin = getattr(det, attr)
         # the detector stages cam.array_callbacks once; plugins need not repeat it
@@ -178,7 +192,10 @@ def make_detector(
     _image_in_read(det)
 
     if connect:
-        connect_all(det, timeout=connection_timeout)
+        if connect == "all":
+            connect_all(det, timeout=connection_timeout)
+        else:
+            connect_used(det, timeout=connection_timeout)
         check_plugin_types(det)
         if validate_ports:
             det.validate_asyn_ports()
@@ -231,29 +248,38 @@ def _install_xml(func, det: AreaDetector, attributes: Any, layout: Any, paths) -
 
 def check_plugin_types(det: AreaDetector) -> None:
     """Each plugin's PluginType_RBV must match its class (a wrong suffix is caught)."""
+    checks = []
     for attr in det._sub_devices:
         dev = getattr(det, attr)
         for cls, ptype in PLUGIN_TYPES.items():
             if isinstance(dev, cls):
-                got = dev.plugin_type.get()
-                if not str(got).startswith(ptype):
-                    raise ConfigurationError(
-                        f"{dev.prefix}PluginType_RBV is {got!r}, but {attr} was built as "
-                        f"{ptype}; check the plugin name/suffix"
-                    )
+                checks.append((attr, dev, ptype))
                 break
+    types = read_many([dev.plugin_type for _, dev, _ in checks])  # one round trip
+    for (attr, dev, ptype), got in zip(checks, types, strict=True):
+        if not str(got).startswith(ptype):
+            raise ConfigurationError(
+                f"{dev.prefix}PluginType_RBV is {got!r}, but {attr} was built as "
+                f"{ptype}; check the plugin name/suffix"
+            )
 
 
 def _ports(det: AreaDetector) -> tuple[dict[str, str], dict[str, str]]:
     """(port name -> attribute, plugin attribute -> its input port)."""
-    provides = {det.cam.port_name.get(): "cam"}
+    plugins = [
+        attr
+        for attr in det._sub_devices
+        if attr != "cam" and hasattr(getattr(det, attr), "nd_array_port")
+    ]
+    sigs = [det.cam.port_name]
+    for attr in plugins:
+        sigs += [getattr(det, attr).port_name, getattr(det, attr).nd_array_port]
+    values = read_many(sigs)  # one round trip
+    provides = {values[0]: "cam"}
     inputs = {}
-    for attr in det._sub_devices:
-        dev = getattr(det, attr)
-        if attr == "cam" or not hasattr(dev, "nd_array_port"):
-            continue
-        provides[dev.port_name.get()] = attr
-        inputs[attr] = dev.nd_array_port.get()
+    for i, attr in enumerate(plugins):
+        provides[values[1 + 2 * i]] = attr
+        inputs[attr] = values[2 + 2 * i]
     return provides, inputs
 
 

@@ -24,9 +24,10 @@ from typing import Any, Literal
 from ophyd import Signal
 
 from ..paths import PathTemplates, RenderedPaths
+from .batchread import read_many
 from .errors import ConfigurationError, FilePathError, FileWriteError, StagingError
 from .plugins import HDF5Plugin
-from .priming import FrameSpec, expected_frame, needs_priming, prime
+from .priming import PLUGIN_SIGNALS, FrameSpec, expected_frame, frames, needs_priming, prime
 from .staging import StageSigs, current, put_wait_readback, resolve, wait_for
 
 __all__ = ["HDF5FileStore", "DEFAULT_FILE_TEMPLATE"]
@@ -35,6 +36,21 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_FILE_TEMPLATE = "%s%s_%6.6d.h5"
 Naming = Literal["uuid", "epics"]
+
+#: every setting :meth:`HDF5FileStore._file_sigs` may write
+FILE_SETTINGS = (
+    "create_directory",
+    "file_path",
+    "file_name",
+    "file_number",
+    "auto_increment",
+    "file_template",
+    "auto_save",
+    "file_write_mode",
+    "num_capture",
+    "lazy_open",
+    "capture",
+)
 
 
 def is_write_error(value: Any) -> bool:
@@ -70,6 +86,18 @@ class HDF5FileStore(HDF5Plugin):
     """
 
     filestore_spec = "AD_HDF5"
+
+    #: the file settings written on stage (:meth:`_file_sigs`), the records read to
+    #: check them and the frames, and priming's: connected up front by make_detector
+    used_signals = (
+        *FILE_SETTINGS,
+        "file_path_exists",
+        "full_file_name",
+        "write_status",
+        "write_message",
+        "num_captured",
+        *PLUGIN_SIGNALS,
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -149,15 +177,19 @@ class HDF5FileStore(HDF5Plugin):
         assert self._rendered is not None and self.paths is not None
         want = self._rendered.write_dir
         pure = PureWindowsPath if self.paths.semantics == "windows" else PurePosixPath
-        try:
-            wait_for(
-                lambda: pure(self.file_path.get(use_monitor=False) or "") == pure(want),
-                self.stage_timeout,
-                f"{getattr(self.file_path, 'pvname', self.file_path.name)} to read back {want!r}",
-            )
-        except TimeoutError as exc:
-            raise StagingError(str(exc)) from None
-        if self.file_path_exists.get(use_monitor=False) in (0, "No"):
+        path, exists = read_many([self.file_path, self.file_path_exists])
+        if pure(path or "") != pure(want):
+            try:
+                wait_for(
+                    lambda: pure(self.file_path.get(use_monitor=False) or "") == pure(want),
+                    self.stage_timeout,
+                    f"{getattr(self.file_path, 'pvname', self.file_path.name)} to read back "
+                    f"{want!r}",
+                )
+            except TimeoutError as exc:
+                raise StagingError(str(exc)) from None
+            exists = self.file_path_exists.get(use_monitor=False)
+        if exists in (0, "No"):
             raise FilePathError(
                 f"{self.prefix}FilePathExists_RBV is No: the IOC cannot write to "
                 f"{want!r} (workstation path {self._rendered.read_dir!r}, mapping "
@@ -204,10 +236,15 @@ class HDF5FileStore(HDF5Plugin):
         # a capture left running (e.g. by a crashed session) would keep the old file
         if current(self.capture) not in (0, "Done"):
             put_wait_readback(self.capture, 0, self.stage_timeout)
-        if not self.use_lazy_open and needs_priming(cam, self):
+        if self.use_lazy_open:
+            self._frame = expected_frame(cam)
+            return
+        read = frames(cam, self)  # the cam's next frame and the plugin's last, at once
+        if needs_priming(cam, self, read):
             logger.info("priming %s", self.name)
             prime(cam, self, timeout=self.stage_timeout)
-        self._frame = expected_frame(cam)
+        # priming restores what it changed, none of which shapes the frame
+        self._frame = read[0]
 
     def stage(self) -> list[object]:
         self._asset_docs.clear()

@@ -1,7 +1,8 @@
 """Plugin classes for the plugins the simulated (and a real) ADCore IOC serves.
 
-Each class is ophyd's V34 class for that plugin plus :class:`FastStaging` (ordered
-stage_sigs, put-completion writes, complete restore).  Records that ADCore removed are
+Each class is ophyd's V34 class for that plugin plus :class:`ADPlugin`, i.e.
+:class:`FastStaging` (ordered stage_sigs, put-completion writes, complete restore) and
+the list of signals adtoolkit uses.  Records that ADCore removed are
 already dropped by ophyd's V33+ classes (PoolMaxBuffers).  The HDF5 plugin that writes
 files for bluesky lives in :mod:`adtoolkit.devices.filestore`.
 """
@@ -13,6 +14,7 @@ from ophyd.areadetector import plugins as ophyd_plugins
 from .staging import FastStaging
 
 __all__ = [
+    "ADPlugin",
     "ImagePlugin",
     "StatsPlugin",
     "ROIPlugin",
@@ -23,7 +25,15 @@ __all__ = [
 ]
 
 
-class ImagePlugin(FastStaging, ophyd_plugins.ImagePlugin_V34):
+class ADPlugin(FastStaging):
+    """What every plugin class here shares: FastStaging and the signals in use."""
+
+    #: read by ``make_detector``'s checks (PluginType_RBV, asyn port validation);
+    #: connected up front with the stage_sigs (see :mod:`adtoolkit.devices.connect`)
+    used_signals = ("plugin_type", "port_name", "nd_array_port")
+
+
+class ImagePlugin(ADPlugin, ophyd_plugins.ImagePlugin_V34):
     """NDPluginStdArrays (``image1:``): the frame as a CA waveform (ArrayData).
 
     ophyd's ``shaped_image`` is removed: as a non-lazy DerivedSignal it subscribes to
@@ -35,23 +45,23 @@ class ImagePlugin(FastStaging, ophyd_plugins.ImagePlugin_V34):
     shaped_image = None
 
 
-class StatsPlugin(FastStaging, ophyd_plugins.StatsPlugin_V34):
+class StatsPlugin(ADPlugin, ophyd_plugins.StatsPlugin_V34):
     """NDPluginStats (``Stats1:``)."""
 
 
-class ROIPlugin(FastStaging, ophyd_plugins.ROIPlugin_V34):
+class ROIPlugin(ADPlugin, ophyd_plugins.ROIPlugin_V34):
     """NDPluginROI (``ROI1:``)."""
 
 
-class TIFFPlugin(FastStaging, ophyd_plugins.TIFFPlugin_V34):
+class TIFFPlugin(ADPlugin, ophyd_plugins.TIFFPlugin_V34):
     """NDFileTIFF (``TIFF1:``)."""
 
 
-class JPEGPlugin(FastStaging, ophyd_plugins.JPEGPlugin_V34):
+class JPEGPlugin(ADPlugin, ophyd_plugins.JPEGPlugin_V34):
     """NDFileJPEG (``JPEG1:``)."""
 
 
-class HDF5Plugin(FastStaging, ophyd_plugins.HDF5Plugin_V34):
+class HDF5Plugin(ADPlugin, ophyd_plugins.HDF5Plugin_V34):
     """NDFileHDF5 (``HDF1:``) without bluesky file bookkeeping.
 
     ophyd's ``HDF5Plugin.stage`` refuses an unprimed plugin; the file-store subclass

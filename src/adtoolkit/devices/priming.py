@@ -18,10 +18,47 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from .batchread import read_many
 from .errors import PrimingError
 from .staging import apply_settings, current, isolated, restore, wait_for
 
-__all__ = ["FrameSpec", "expected_frame", "plugin_frame", "needs_priming", "prime"]
+__all__ = [
+    "FrameSpec",
+    "expected_frame",
+    "plugin_frame",
+    "needs_priming",
+    "frames",
+    "prime",
+    "CAM_SIGNALS",
+    "PLUGIN_SIGNALS",
+]
+
+#: what this module reads and writes on the cam and on the plugin; the classes list
+#: them in ``used_signals`` so that make_detector connects them up front
+CAM_SIGNALS = (
+    "size.size_x",
+    "size.size_y",
+    "bin_x",
+    "bin_y",
+    "color_mode",
+    "data_type",
+    "array_callbacks",
+    "image_mode",
+    "acquire_time",
+    "acquire_period",
+    "acquire",
+)
+PLUGIN_SIGNALS = (
+    "ndimensions",
+    "array_size.width",
+    "array_size.height",
+    "array_size.depth",
+    "color_mode",
+    "data_type",
+    "time_stamp",
+    "enable",
+    "nd_array_port",
+)
 
 
 @dataclass(frozen=True)
@@ -39,45 +76,68 @@ class FrameSpec:
         return np.dtype(self.data_type.lower()).str
 
 
-def _s(sig) -> str:
-    return sig.get(as_string=True, use_monitor=False)
+def _cam_signals(cam) -> list:
+    return [cam.size.size_x, cam.size.size_y, cam.bin_x, cam.bin_y, cam.color_mode, cam.data_type]
 
 
-def _i(sig) -> int:
-    return int(current(sig) or 0)
+def _plugin_signals(plugin) -> list:
+    size = plugin.array_size
+    return [
+        plugin.ndimensions,
+        size.width,
+        size.height,
+        size.depth,
+        plugin.color_mode,
+        plugin.data_type,
+    ]
 
 
-def expected_frame(cam) -> FrameSpec:
-    """The frame the cam will produce with its current settings."""
-    size_x = _i(cam.size.size_x)
-    size_y = _i(cam.size.size_y)
-    bin_x = max(1, _i(cam.bin_x))
-    bin_y = max(1, _i(cam.bin_y))
-    color = _s(cam.color_mode)
-    shape: tuple[int, ...] = (size_y // bin_y, size_x // bin_x)
+#: numbers, then colour mode and data type as their state names
+_AS_STRING = (False, False, False, False, True, True)
+
+
+def _cam_frame(values: list) -> FrameSpec:
+    size_x, size_y, bin_x, bin_y, color, data_type = values
+    bin_x, bin_y = max(1, int(bin_x or 0)), max(1, int(bin_y or 0))
+    shape: tuple[int, ...] = (int(size_y or 0) // bin_y, int(size_x or 0) // bin_x)
     if color.startswith("RGB"):
         shape = shape + (3,)
-    return FrameSpec(shape, _s(cam.data_type), color)
+    return FrameSpec(shape, data_type, color)
 
 
-def plugin_frame(plugin) -> FrameSpec:
-    """What the plugin last received (ArraySize0..2_RBV, NDimensions, type, colour)."""
-    nd = _i(plugin.ndimensions)
-    dims = [_i(plugin.array_size.width), _i(plugin.array_size.height), _i(plugin.array_size.depth)]
-    dims = dims[: max(nd, 0)]
-    color = _s(plugin.color_mode)
+def _plugin_frame(values: list) -> FrameSpec:
+    nd, width, height, depth, color, data_type = values
+    nd = int(nd or 0)
+    dims = [int(width or 0), int(height or 0), int(depth or 0)][: max(nd, 0)]
     if nd == 3 and color == "RGB1":  # NDArray dims (3, X, Y) -> numpy (Y, X, 3)
         shape = (dims[2], dims[1], dims[0])
     else:
         shape = tuple(reversed(dims))
-    return FrameSpec(shape, _s(plugin.data_type), color)
+    return FrameSpec(shape, data_type, color)
 
 
-def needs_priming(cam, plugin) -> bool:
-    got = plugin_frame(plugin)
+def expected_frame(cam) -> FrameSpec:
+    """The frame the cam will produce with its current settings."""
+    return _cam_frame(read_many(_cam_signals(cam), as_string=_AS_STRING))
+
+
+def plugin_frame(plugin) -> FrameSpec:
+    """What the plugin last received (ArraySize0..2_RBV, NDimensions, type, colour)."""
+    return _plugin_frame(read_many(_plugin_signals(plugin), as_string=_AS_STRING))
+
+
+def frames(cam, plugin) -> tuple[FrameSpec, FrameSpec]:
+    """(:func:`expected_frame`, :func:`plugin_frame`), read in one round trip."""
+    values = read_many(_cam_signals(cam) + _plugin_signals(plugin), as_string=_AS_STRING * 2)
+    return _cam_frame(values[:6]), _plugin_frame(values[6:])
+
+
+def needs_priming(cam, plugin, read: tuple[FrameSpec, FrameSpec] | None = None) -> bool:
+    """Whether ``plugin`` must see a frame first; ``read``: :func:`frames` already read."""
+    expected, got = read or frames(cam, plugin)
     if not got.shape or 0 in got.shape:
         return True
-    return got != expected_frame(cam)
+    return got != expected
 
 
 def prime(cam, plugin, timeout: float = 10.0) -> FrameSpec:

@@ -34,6 +34,7 @@ from typing import Any
 from ophyd import Device, Signal
 from ophyd.signal import EpicsSignalBase
 
+from .batchread import read_many
 from .errors import ConfigurationError, StagingError
 
 __all__ = [
@@ -334,7 +335,9 @@ def apply_settings(
     watches = watches or {}
     # read first (the present value tells a string PV from a numeric one), check
     # every value, and only then write anything
-    originals = [(sig, current(sig)) for sig, _ in pairs]
+    # (all read in one round trip, see batchread; still read now, not from a monitor)
+    sigs = [sig for sig, _ in pairs]
+    originals = list(zip(sigs, read_many(sigs), strict=True))
     for (sig, value), (_, present) in zip(pairs, originals, strict=True):
         validate_value(sig, value, present)
     applied: list[tuple[Signal, Any]] = []
@@ -415,12 +418,18 @@ def _finish_restore(pipe: _Pipeline, errors: list[str], verify: list) -> None:
     # pyepics/ophyd pass on), so read back what is likely to be refused: a restore that
     # did not take must not pass silently.
     failed = {e.split(" <- ")[0] for e in errors}
+    verify = [(sig, original) for sig, original in verify if _pvname(sig) not in failed]
+    try:  # one round trip for all; if one cannot be read, find it one by one below
+        batch = read_many([sig for sig, _ in verify], setpoint=True)
+    except Exception:  # noqa: BLE001
+        batch = None
     # A completed put can still read back the old value for a few ms (seen with the
     # simulated IOC under load right after an aborted acquisition): look again, briefly,
     # before calling a restore refused.
     deadline = time.monotonic() + min(pipe.timeout, RESTORE_READBACK_GRACE)
-    for sig, original in verify:
-        if _pvname(sig) in failed:
+    for i, (sig, original) in enumerate(verify):
+        current = batch[i] if batch is not None else None
+        if batch is not None and _close(sig, current, original):
             continue
         while True:
             try:
