@@ -16,6 +16,7 @@ before that trigger would have finished.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,7 +58,9 @@ def _sig(device, dotted: str):
 
 
 @pytest.fixture
-def det(ioc):
+def det(request, ioc):
+    """The detector; ``make_detector`` keyword arguments may come as an indirect
+    parameter (e.g. ``{"naming": "epics"}``)."""
     from adtoolkit.devices import make_detector
 
     (ioc.write_root / "pause").mkdir(exist_ok=True)
@@ -68,6 +71,8 @@ def det(ioc):
         write_path=f"{ioc.write_root}/pause/",
         read_path=f"{ioc.read_root}/pause/",
         frames_per_point=FPP,
+        connection_timeout=WAIT,  # a loaded 2-core machine can be slow to connect
+        **getattr(request, "param", {}),
     )
     saved = [(name, _sig(det.cam, name).get()) for name, _ in CAM_SETTINGS]
     for name, value in CAM_SETTINGS:
@@ -258,6 +263,42 @@ def test_pause_mid_trigger_then_resume(ioc, det, RE, catalog):
     assert _snapshot(pvs) == before
 
 
+def test_pause_during_the_first_trigger(ioc, det, RE, catalog):
+    """Paused before any point was taken: the first file holds only interrupted frames
+    and no datum claims it, so its resource is never emitted."""
+    import bluesky.plans as bp
+    import h5py
+    from bluesky.utils import RunEngineInterrupted
+
+    pauser = OnMonitor(
+        det.hdf1.num_captured, _after_new_file(1), lambda: RE.request_pause(defer=False)
+    )
+    with pytest.raises(RunEngineInterrupted):
+        RE(bp.count([det], num=2))
+    pauser.join()
+    assert RE.state == "paused"
+    first = det.hdf1.read_file_name
+    RE.resume()
+    run = catalog[-1]
+    assert run.metadata["stop"]["exit_status"] == "success"
+    data = run.primary.read()
+    images = data["pdet_image"].values.astype(np.int64)
+    assert images.shape == (2, FPP, Y, X)
+    ca = [f.astype(np.int64) for f in _ca_frames(data)]
+    for i in range(2):
+        np.testing.assert_array_equal(images[i, FPP - 1], ca[i])
+        for j in range(FPP - 1):
+            np.testing.assert_array_equal(images[i, j + 1] - images[i, j], GAIN)
+    resources = _resources(run)
+    assert [Path(r["root"], r["resource_path"]) for r in resources] == [
+        Path(det.hdf1.read_file_name)
+    ]
+    assert Path(first) != Path(det.hdf1.read_file_name)
+    with h5py.File(first, "r") as f:
+        assert 1 <= f["/entry/data/data"].shape[0] < FPP  # the interrupted frames only
+    _assert_idle(ioc)
+
+
 def test_suspender_trips_mid_trigger_and_clears(ioc, det, RE, catalog):
     import bluesky.plans as bp
     from bluesky.suspenders import SuspendBoolHigh
@@ -335,6 +376,50 @@ def test_pause_then_abort(ioc, det, RE, catalog):
     images = data["pdet_image"].values
     assert images.shape == (1, FPP, Y, X)
     np.testing.assert_array_equal(images[0, FPP - 1], _ca_frames(data)[0])
+
+
+@pytest.mark.parametrize("det", [{"naming": "epics"}], indirect=True)
+def test_deferred_pause_with_epics_file_names(ioc, det, RE, catalog):
+    """A single Ctrl-C (request_pause(defer=True)) pauses at the next checkpoint, with
+    no trigger running: the file is still closed on pause and the next one opened on
+    resume, named by the IOC's next FileNumber."""
+    import bluesky.plans as bp
+    from bluesky.utils import RunEngineInterrupted
+
+    det.hdf1.file_name.set("paused_scan").wait(10)
+    pvs = _setpoints(det)
+    before = _snapshot(pvs)
+    pauser = OnMonitor(
+        det.hdf1.num_captured, _after_new_file(FPP + 1), lambda: RE.request_pause(defer=True)
+    )
+    with pytest.raises(RunEngineInterrupted):
+        RE(bp.count([det], num=3))
+    pauser.join()
+    assert RE.state == "paused"
+    _assert_idle(ioc)
+    RE.resume()
+    run = catalog[-1]
+    assert run.metadata["stop"]["exit_status"] == "success"
+    data = run.primary.read()
+    images = data["pdet_image"].values.astype(np.int64)
+    assert images.shape == (3, FPP, Y, X)
+    ca = [f.astype(np.int64) for f in _ca_frames(data)]
+    for i in range(3):
+        np.testing.assert_array_equal(images[i, FPP - 1], ca[i])
+        for j in range(FPP - 1):
+            np.testing.assert_array_equal(images[i, j + 1] - images[i, j], GAIN)
+    for i in range(1, 3):  # no frame lost or taken between points
+        np.testing.assert_array_equal(ca[i] - ca[i - 1], FPP * GAIN)
+    # the pause came after point 1: points 0 and 1 in one file, point 2 in the next
+    files = [Path(r["root"], r["resource_path"]) for r in _resources(run)]
+    assert files == [
+        Path(ioc.read_root, "pause", "paused_scan_000042.h5"),
+        Path(ioc.read_root, "pause", "paused_scan_000043.h5"),
+    ]
+    _assert_idle(ioc)
+    assert _snapshot(pvs) == before
+    # epics naming: FileNumber is the user's numbering, moved on by the two files
+    assert ca_get(ioc.prefix + "HDF1:FileNumber_RBV") == 44
 
 
 def test_pause_during_a_stream_fails_the_run_clearly(ioc, det, RE, catalog):
