@@ -14,9 +14,9 @@ Interrupted triggers.  An acquisition cut short on purpose -- ``unstage`` during
 trigger (what the RunEngine's cleanup does after ``RE.abort()`` or Ctrl-C),
 ``stop(success=True)`` or a pause (see below) -- finishes the trigger status
 *successfully* with ``status.interrupted`` saying why, like ophyd's own
-``SingleTrigger`` (whose unstage ends the acquisition and so finishes the status).  It is not a failure of the
-device: failing the status would make the RunEngine raise ``FailedStatus`` in place
-of the abort the user asked for (the plan's unstage runs before the RunEngine starts
+``SingleTrigger`` (whose unstage ends the acquisition and so finishes the status).
+It is not a failure of the device: failing the status would make the RunEngine raise
+``FailedStatus`` in place of the abort the user asked for (the plan's unstage runs before the RunEngine starts
 ignoring failed statuses).  No datum is made for an interrupted trigger, so no
 document claims its frames.  ``stop()`` (``success=False``, what a plan's ``stop``
 message sends) fails the status instead.
