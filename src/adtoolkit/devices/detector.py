@@ -18,8 +18,8 @@ trigger (what the RunEngine's cleanup does after ``RE.abort()`` or Ctrl-C),
 It is not a failure of the device: failing the status would make the RunEngine raise
 ``FailedStatus`` in place of the abort the user asked for (the plan's unstage runs
 before the RunEngine starts ignoring failed statuses).  No datum is made for an
-interrupted trigger, so no document claims its frames.  ``stop()`` (``success=False``, what a plan's ``stop``
-message sends) fails the status instead.
+interrupted trigger, so no document claims its frames.  ``stop()``
+(``success=False``, what a plan's ``stop`` message sends) fails the status instead.
 
 Pause and resume.  When the RunEngine is interrupted (``RE.request_pause()``, Ctrl-C
 twice, a suspender tripping on a beam dump) it calls ``pause()`` on every device it
