@@ -505,10 +505,17 @@ def ca_put(pv: str, value, wait: bool = True, timeout: float = CA_TIMEOUT) -> No
 
 
 def ca_get(pv: str, as_string: bool = False, timeout: float = CA_TIMEOUT):
-    """caget that raises, naming the PV, when it does not answer."""
+    """A fresh caget that raises, naming the PV, when it does not answer."""
     import epics
 
-    value = epics.caget(pv, as_string=as_string, timeout=timeout, connection_timeout=timeout)
+    # read the record, not pyepics' cached monitor value: a monitor update may still be on
+    # its way when the put that changed the record has already completed (on a real IOC too)
+    pvobj = epics.get_pv(pv, connect=True, timeout=timeout)
+    value = None
+    if pvobj.connected:
+        value = pvobj.get(
+            as_string=as_string, timeout=timeout, use_monitor=False, count=pvobj.nelm or None
+        )
     if value is None:
         raise AssertionError(f"caget {pv}: no answer within {timeout} s")
     return value

@@ -11,15 +11,34 @@ Streaming.  ``kickoff`` / ``complete`` / ``collect`` take N frames into one HDF5
 with a single Acquire (a fly scan): one event per frame, one datum per frame.
 
 Interrupted triggers.  An acquisition cut short on purpose -- ``unstage`` during a
-trigger (what the RunEngine's cleanup does after ``RE.abort()`` or Ctrl-C), or
-``stop(success=True)`` -- finishes the trigger status *successfully* with
-``status.interrupted`` saying why, like ophyd's own ``SingleTrigger`` (whose unstage
-ends the acquisition and so finishes the status).  It is not a failure of the
-device: failing the status would make the RunEngine raise ``FailedStatus`` in place
-of the abort the user asked for (the plan's unstage runs before the RunEngine starts
-ignoring failed statuses).  No datum is made for an interrupted trigger, so no
-document claims its frames.  ``stop()`` (``success=False``, what a plan's ``stop``
-message sends) fails the status instead.
+trigger (what the RunEngine's cleanup does after ``RE.abort()`` or Ctrl-C),
+``stop(success=True)`` or a pause (see below) -- finishes the trigger status
+*successfully* with ``status.interrupted`` saying why, like ophyd's own
+``SingleTrigger`` (whose unstage ends the acquisition and so finishes the status).
+It is not a failure of the device: failing the status would make the RunEngine raise
+``FailedStatus`` in place of the abort the user asked for (the plan's unstage runs
+before the RunEngine starts ignoring failed statuses).  No datum is made for an
+interrupted trigger, so no document claims its frames.  ``stop()``
+(``success=False``, what a plan's ``stop`` message sends) fails the status instead.
+
+Pause and resume.  When the RunEngine is interrupted (``RE.request_pause()``, Ctrl-C
+twice, a suspender tripping on a beam dump) it calls ``pause()`` on every device it
+has seen, and on resume rewinds to the last checkpoint and replays the trigger.
+``pause()`` stops the cam (Acquire=0, then waits -- at most ``stage_timeout`` -- for
+AcquireBusy to say the cam and plugins are done), finishes a pending trigger as
+interrupted (no datum, so the RunEngine does not see a failure) and closes the file.
+``resume()`` opens a new file with a new resource, so the replayed trigger's frames
+are point 0 of the new resource and no frame of the interrupted trigger is ever
+claimed (an ``AD_HDF5`` datum cannot carry a frame offset).  A problem on the way
+(the cam never reports Done, the new file cannot be opened) does not break the
+RunEngine's pause machinery: it is raised by the next ``trigger()``, so the run ends
+with that error.
+
+A stream (kickoff/complete/collect) cannot be replayed: ``pause()`` stops it, its
+``complete`` status fails with a message that says so and how many frames were
+written, and ``NoReplayAllowed`` tells the RunEngine not to replay the kickoff.  The
+run then ends failed (on resume) or aborted; either way the RunEngine's cleanup
+collects the frames written, one event each.
 """
 
 from __future__ import annotations
@@ -96,6 +115,8 @@ class AreaDetector(FastStaging, DetectorBase):
         self._verifying: threading.Thread | None = None
         self._fly: dict | None = None
         self.trigger_timeout: float | None = None
+        self._paused = False  # pause() closed the file; resume() opens the next one
+        self._resume_error: BaseException | None = None  # raised by the next trigger
         for fp in self.file_plugins():
             fp.image_key = self.image_key
 
@@ -192,6 +213,16 @@ class AreaDetector(FastStaging, DetectorBase):
             if st._adt_stopped is not None and (problems or not st._adt_baselines):
                 # cut short by stop() (without a file plugin nothing proves the frames
                 # were all taken): the missing frames are what was asked for
+                if getattr(st, "_adt_paused", None):
+                    if self._fly is not None and self._fly.get("done") is st:
+                        raise AcquisitionError(
+                            f"{st._adt_paused}; the stream stopped after "
+                            + "; ".join(problems or ["? frames"])
+                            + ". A stream cannot be resumed: its frames so far are "
+                            "collected; run the fly scan again"
+                        )
+                    _interrupt(st, st._adt_paused)
+                    return
                 if st._adt_stopped:
                     _interrupt(st, f"{self.name}: stop(success=True) during the acquisition")
                     return
@@ -268,6 +299,8 @@ class AreaDetector(FastStaging, DetectorBase):
         if getattr(self, "_meta_cid", None) is not None:
             self.cam.acquire_busy.unsubscribe(self._meta_cid)
             self._meta_cid = None
+        self._paused = False
+        self._resume_error = None
         with self._busy_lock:
             st, self._pending = self._pending, None
             verifying, self._verifying = self._verifying, None
@@ -289,6 +322,8 @@ class AreaDetector(FastStaging, DetectorBase):
     def trigger(self) -> DeviceStatus:
         if self._staged != Staged.yes:
             raise RuntimeError(f"{self.name} is not staged; stage it before triggering")
+        if self._resume_error is not None:
+            raise self._resume_error
         # the datum is made only once the frames are in the file: a document never
         # claims frames that were not written
         t0 = time.time()
@@ -320,6 +355,81 @@ class AreaDetector(FastStaging, DetectorBase):
         if pending or self._fly:
             self.cam.acquire.put(0, use_complete=False)
         super().stop(success=success)
+
+    # -- pause / resume -----------------------------------------------------------
+    def pause(self) -> None:
+        """The RunEngine was interrupted: stop the cam, end a pending trigger as
+        interrupted, close the file.  Raises ``NoReplayAllowed`` during a stream."""
+        if self._staged != Staged.yes:
+            return  # not in use by a run (or being unstaged): nothing of ours runs
+        why = f"{self.name}: paused (RunEngine interrupted) during the acquisition"
+        with self._busy_lock:
+            st = self._pending if self._pending is not None and not self._pending.done else None
+            if st is not None:
+                st._adt_paused = why
+                st._adt_stopped = True
+        streaming = self._fly is not None
+        try:
+            self.cam.acquire.put(0, use_complete=False)
+            if st is not None:
+                self._wait_stopped(st)
+            verifying = self._verifying
+            if verifying is not None and verifying is not threading.current_thread():
+                # a trigger that ended just before: its datum comes before the close
+                verifying.join(self.stage_timeout)
+            if not streaming:
+                for fp in self.file_plugins():
+                    fp.close_file()
+        except Exception as exc:  # noqa: BLE001 - reported by the next trigger
+            self._resume_error = AcquisitionError(f"{why}; could not stop cleanly: {exc}")
+        self._paused = True
+        if streaming:
+            from bluesky.utils import NoReplayAllowed
+
+            raise NoReplayAllowed(
+                f"{self.name}: a stream (kickoff/complete/collect) cannot be replayed; "
+                "it was stopped and its run ends when the RunEngine resumes"
+            )
+
+    def _wait_stopped(self, st: DeviceStatus) -> None:
+        """Wait (at most ``stage_timeout``) for ``st`` to end after Acquire=0."""
+        ended = threading.Event()
+        st.add_callback(lambda *a: ended.set())
+        if ended.wait(self.stage_timeout):
+            return
+        # the IOC never said Done: end the status ourselves so the RunEngine does not
+        # report it, and refuse the replayed trigger (the cam may still be acquiring)
+        with self._busy_lock:
+            if self._pending is st:
+                self._pending = None
+                self._seen_busy = False
+        _interrupt(st, st._adt_paused)
+        raise AcquisitionError(
+            f"{self.cam.acquire_busy.pvname} did not go to Done within "
+            f"{self.stage_timeout:g} s of {self.cam.acquire.pvname}=0"
+        )
+
+    def resume(self) -> None:
+        """The RunEngine resumes: open a new file with a new resource, so the replayed
+        trigger's frames are where its datum says (point 0 of the new resource)."""
+        if not self._paused or self._staged != Staged.yes or self._fly is not None:
+            return
+        self._paused = False
+        if self._resume_error is not None:
+            return
+        try:
+            busy = _busy_state(self.cam.acquire_busy.get(use_monitor=False))
+            if busy != 0:
+                raise AcquisitionError(
+                    f"{self.cam.acquire_busy.pvname} is {busy!r}, not Done: the cam is "
+                    "still acquiring"
+                )
+            for fp in self.file_plugins():
+                fp.next_file()
+        except Exception as exc:  # noqa: BLE001 - reported by the next trigger
+            self._resume_error = AcquisitionError(
+                f"{self.name}: cannot resume: no new file for the replayed trigger: {exc}"
+            )
 
     # -- streaming (fly) ------------------------------------------------------------
     def kickoff(self, num_frames: int | None = None) -> Status:

@@ -9,6 +9,14 @@ File names are either ophyd style (a random UUID-derived FileName, FileNumber 0)
 EPICS-driven (FileName and FileNumber as set in the IOC, auto-incremented, as apstools
 does).  The name is computed from what we write, not from ``FileNumber_RBV - 1``, so it
 is right with LazyOpen too (ophyd computes ``name_-000001.h5`` there).
+
+Pause and resume.  An ``AD_HDF5`` datum has no frame offset: point ``p`` means frames
+``[p*fpp, (p+1)*fpp)`` of the resource's file.  A trigger cut short by a pause leaves
+frames in the file that no datum claims, and every later point would be shifted by
+them.  So :meth:`HDF5FileStore.close_file` (on pause) closes the file -- every frame a
+datum claims is then safely on disk -- and :meth:`HDF5FileStore.next_file` (on
+resume) opens a new file with a new resource whose point numbering starts again at 0.
+A run may so have several resources; each datum names its own.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from .batchread import read_many
 from .errors import ConfigurationError, FilePathError, FileWriteError, StagingError
 from .plugins import HDF5Plugin
 from .priming import PLUGIN_SIGNALS, FrameSpec, expected_frame, frames, needs_priming, prime
-from .staging import StageSigs, current, put_wait_readback, resolve, wait_for
+from .staging import StageSigs, current, put_wait, put_wait_readback, resolve, wait_for
 
 __all__ = ["HDF5FileStore", "DEFAULT_FILE_TEMPLATE"]
 
@@ -111,6 +119,7 @@ class HDF5FileStore(HDF5Plugin):
         self._asset_docs: deque = deque()
         self._resource_uid: str | None = None
         self._datum_counter: Iterator[int] = itertools.count()
+        self._datums_in_file = 0  # datums made for the current resource
         self._last_reading: dict | None = None
         self._rendered: RenderedPaths | None = None
         self._frame: FrameSpec | None = None
@@ -249,6 +258,7 @@ class HDF5FileStore(HDF5Plugin):
     def stage(self) -> list[object]:
         self._asset_docs.clear()
         self._datum_counter = itertools.count()
+        self._datums_in_file = 0
         self._last_reading = None
         if self.naming == "epics":
             # FileName and FileNumber come from EPICS; the number is used at open time
@@ -293,6 +303,57 @@ class HDF5FileStore(HDF5Plugin):
         self.read_file_name = str(read_path)
         self._make_resource(read_path)
 
+    # -- pause / resume ----------------------------------------------------------
+    def close_file(self) -> None:
+        """Close the file now (Capture=0, waited for, at most ``stage_timeout``).
+
+        Called on pause, once the cam is idle: the frames claimed by datums are then on
+        disk during a pause that may last long (a beam dump), and frames of an
+        interrupted trigger stay at the end of this file, claimed by no datum.
+        """
+        if current(self.capture) not in (0, "Done"):
+            put_wait_readback(self.capture, 0, self.stage_timeout)
+
+    def next_file(self) -> None:
+        """Start a new file of the same run with a new resource (on resume).
+
+        The closed file must be readable where its resource says (when a datum claims
+        it).  The new file has the same directory; its name is a new UUID name (uuid
+        naming) or the IOC's next FileNumber (epics naming, AutoIncrement).  Settings
+        written here are not added to what unstage restores: unstage restores the
+        values from before the stage, which is what it must do.
+        """
+        if self._resource_uid is None:
+            raise RuntimeError(f"{self.name}: next_file() needs a staged file plugin")
+        self.close_file()
+        if self._datums_in_file and self.paths is not None and self.ioc_file_name:
+            self.paths.existing_read_path(self.ioc_file_name)
+        if self._datums_in_file == 0:
+            # no datum claims the closed file: its resource (if not yet emitted) goes
+            self._asset_docs = deque(
+                d
+                for d in self._asset_docs
+                if not (d[0] == "resource" and d[1]["uid"] == self._resource_uid)
+            )
+        sigs = self._file_sigs_cache
+        if self.naming == "uuid":
+            name = "-".join(str(uuid.uuid4()).split("-")[:-1])
+            put_wait(self.file_name, name, self.stage_timeout)
+            put_wait(self.file_number, 0, self.stage_timeout)
+            sigs["file_name"], sigs["file_number"] = name, 0
+        else:
+            # AutoIncrement moved FileNumber on when the file closed
+            self._epics_name = current(self.file_name)
+            self._epics_number = int(current(self.file_number))
+        self._resource_uid = None
+        self._last_reading = None
+        self._datum_counter = itertools.count()
+        self._datums_in_file = 0
+        put_wait_readback(
+            self.capture, 1, self.stage_timeout, (self.write_status, self._open_error)
+        )
+        self._after_capture()
+
     # -- documents --------------------------------------------------------------
     def _make_resource(self, read_path) -> None:
         assert self.paths is not None
@@ -314,6 +375,7 @@ class HDF5FileStore(HDF5Plugin):
         if self._resource_uid is None:
             raise RuntimeError(f"{self.name}: generate_datum before stage")
         i = next(self._datum_counter)
+        self._datums_in_file = i + 1
         kwargs = {"point_number": i}
         kwargs.update(datum_kwargs or {})
         datum_id = f"{self._resource_uid}/{i}"
