@@ -403,3 +403,14 @@ def test_file_missing_on_the_workstation_names_both_paths(ioc, RE, tmp_path):
         assert det.hdf1.capture.get() == 0
     finally:
         det.destroy()
+
+
+@pytest.mark.parametrize("number", [0, 5])
+def test_file_number_is_restored_after_a_uuid_named_run(det, RE, number):
+    """AutoIncrement moves FileNumber when the file closes; unstage puts it back, also
+    when stage found it already at the value it wanted (0) and wrote nothing."""
+    import bluesky.plans as bp
+
+    det.hdf1.file_number.set(number).wait(10)
+    RE(bp.count([det], num=1))
+    assert det.hdf1.file_number.get(use_monitor=False) == number

@@ -62,6 +62,10 @@ READBACK_WAIT = frozenset({"capture", "acquire"})
 #: check (and create) the directory
 ALWAYS_WRITE = frozenset({"file_path", "capture"})
 
+#: settings the IOC itself moves during a run (AutoIncrement advances FileNumber when a
+#: file closes): restored at unstage even when stage found them right and wrote nothing
+IOC_MOVES = frozenset({"file_number"})
+
 
 def current(sig: Signal) -> Any:
     """The signal's value, read over CA now.
@@ -325,7 +329,8 @@ def apply_settings(
     everything already applied is restored before the exception propagates.
     ``checks`` maps an attribute name to a callable run right after that setting;
     ``watches`` maps the name of a busy-record setting to a :data:`Watch` for its wait.
-    Settings that already have the wanted value are not written (and not restored).
+    Settings that already have the wanted value are not written (and not restored,
+    except those the IOC moves during a run, :data:`IOC_MOVES`).
 
     Inside :meth:`FastStaging.stage` the writes join the stage-wide pipeline, whose
     final barrier the outermost stage waits for; called alone, this function waits for
@@ -348,7 +353,8 @@ def apply_settings(
             name = _key_name(sig)
             check = checks.get(name)
             if name not in ALWAYS_WRITE and _same(sig, original, value):
-                pass  # already right: no write, nothing to restore
+                if name in IOC_MOVES:  # no write, but the run will move it: restore
+                    applied.append((sig, original))
             elif name in READBACK_WAIT:
                 pipe.barrier()
                 applied.append((sig, original))
