@@ -553,20 +553,25 @@ class HDF5Writer:
 
     # -- plugin attributes
     def _plugin_attributes(self, array: NDArray) -> dict[str, NDAttribute]:
+        collector = self._plugin_collector()
+        return collector.collect(array) if collector is not None else {}
+
+    def _plugin_collector(self) -> Any:
+        """The plugin's own AttributeCollector (given, or built from definitions)."""
         from adtoolkit.ioc.ndattributes import AttributeCollector, definitions_from
 
         given = self._params.get("_plugin_attributes")
         if isinstance(given, AttributeCollector):  # the plugin's own, monitors and all
-            return given.collect(array)
+            return given
         definitions = definitions_from(given)
         if not definitions:
-            return {}
+            return None
         if self._collector is None or self._collector_key != definitions:
             if self._collector is not None:
                 self._collector.close()
             self._collector = AttributeCollector(definitions, self.param_getter, self.ca_context)
             self._collector_key = definitions
-        return self._collector.collect(array)
+        return self._collector
 
     def _gather_attributes(self, array: NDArray) -> dict[str, NDAttribute]:
         """The file's attribute list: automatic ones, the plugin's, then the array's."""
@@ -615,6 +620,11 @@ class HDF5Writer:
         data = np.asarray(array.data)
         filters = self._compression(params, data.dtype)
         chunks = self._chunking(params, data.shape, multi, num_capture)
+        collector = self._plugin_collector()
+        if collector is not None:
+            # the attribute datasets' types are fixed now: EPICS_PV attributes
+            # loaded just before get their first values first (bounded, once)
+            collector.settle()
         self._file_attrs = self._gather_attributes(array)
         self._open_dims = list(array.dims)
 
