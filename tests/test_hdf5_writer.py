@@ -512,6 +512,31 @@ def test_blosc_compressor_missing_from_the_build_is_said_in_write_message(tmp_pa
     assert writer2.open_message == ""
 
 
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (
+            {"Compression": "JPEG"},
+            "JPEG compression is not available here: frames stored uncompressed",
+        ),
+        (
+            {"Compression": "N-bit", "NumDataBits": 12},
+            "N-bit compression of float64 data is not simulated: uncompressed",
+        ),
+    ],
+)
+def test_compression_not_simulated_is_said_in_open_message(tmp_path, settings, message):
+    dtype = "f8" if settings["Compression"] == "N-bit" else "u1"
+    frames = [frame(i, dtype=dtype) for i in (1, 2)]
+    writer = HDF5Writer(hostname="testhost")
+    write_file(tmp_path / "x.h5", frames, writer=writer, **settings)
+    assert writer.open_message == message
+    with h5py.File(tmp_path / "x.h5", "r") as f:
+        data = f["/entry/data/data"]
+        assert data.id.get_create_plist().get_nfilters() == 0
+        np.testing.assert_array_equal(data[:], np.stack([fr.data for fr in frames]))
+
+
 def test_blosc_settings_are_recorded_in_the_filter(tmp_path):
     path = tmp_path / "blosc.h5"
     write_file(

@@ -767,14 +767,19 @@ class HDF5Writer:
             return {"compression": "szip", "compression_opts": ("nn", pixels)}
         if name == "N-bit":
             if dtype.kind not in "iu":
-                logger.warning("N-bit compression of %s data is not simulated; uncompressed", dtype)
+                self.open_message = (
+                    f"N-bit compression of {dtype} data is not simulated: uncompressed"
+                )
+                logger.warning("%s", self.open_message)
                 return {}
             width = dtype.itemsize * 8
             offset = min(max(_int(params, "DataBitsOffset", 0), 0), width - 1)
             bits = _int(params, "NumDataBits", 0)
             bits = width - offset if bits <= 0 else min(bits, width - offset)
             return {"_nbit": (bits, offset)}
-        logger.warning("Compression %s is not simulated; writing uncompressed", name)
+        # JPEG: hdf5plugin has no JPEG filter
+        self.open_message = f"{name} compression is not available here: frames stored uncompressed"
+        logger.warning("%s", self.open_message)
         return {}
 
     def _chunking(
