@@ -49,12 +49,6 @@ def coerce(kind: str, value: Any) -> Any:
     return value
 
 
-#: updates in one pass beyond which the Publisher counts as flooded
-BUSY_UPDATES = 10
-#: how much longer it then gathers (4 ms instead of 1 ms)
-BUSY_GATHER_FACTOR = 4
-
-
 class Publisher:
     """Applies parameter changes to caproto channels inside the server's loop.
 
@@ -109,21 +103,17 @@ class Publisher:
     async def _run(self) -> None:
         pending = self._pending
         wake = self._wake
-        gather = self.gather
         while True:
             await wake.wait()
-            if gather > 0:
-                await asyncio.sleep(gather)
+            if self.gather > 0:
+                await asyncio.sleep(self.gather)
             wake.clear()
             # reset before draining: a batch appended after this reset wakes us again
             with self._wake_lock:
                 self._wake_scheduled = False
             latest: dict[Any, tuple[Any, float]] = {}
-            count = 0
             while pending:
-                batch = pending.popleft()
-                count += len(batch)
-                for channel, value, stamp in batch:
+                for channel, value, stamp in pending.popleft():
                     if not getattr(channel, "_queues", True) and not getattr(
                         channel, "_adt_waiters", None
                     ):
@@ -135,9 +125,6 @@ class Publisher:
                     await self._apply(channel, value, stamp)
             if latest:
                 self._store(latest)
-            # a flood (frames at hundreds per second): gather longer, so more of
-            # the updates of unsubscribed channels collapse into their newest value
-            gather = self.gather * (BUSY_GATHER_FACTOR if count > BUSY_UPDATES else 1)
 
     @staticmethod
     def _store(latest: dict[Any, tuple[Any, float]]) -> None:
