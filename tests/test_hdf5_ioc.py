@@ -244,6 +244,75 @@ def test_cam_and_plugin_ndattributes_reach_the_file(cam, ioc):
     cam.put("HDF1:NDAttributesFile", EMPTY)
 
 
+def test_epics_pv_attribute_of_an_ioc_started_later(cam, ioc, ioc_factory):
+    """The race of an EPICS_PV monitor without its first value when the file opens,
+    made deterministic: the PV lives in an IOC that starts only after HDF1 loaded the
+    attributes (the put of NDAttributesFile does not wait for it).  The attribute
+    dataset gets the PV's native type (longout NumImages: LONG -> int32), not an
+    undefined float32 NaN, and every frame carries the PV's value."""
+    folder = ioc.write_root / "late_pv"
+    folder.mkdir(exist_ok=True)
+    late = "adtlate:"
+    cam.put(
+        "HDF1:NDAttributesFile",
+        f'<Attributes><Attribute name="Late" source="{late}cam1:NumImages"'
+        ' description="from an IOC started later"/></Attributes>',
+    )
+    assert cam.get("HDF1:NDAttributesStatus") == 0
+    other_ioc = ioc_factory(prefix=late)
+    other = CA(other_ioc.prefix)
+    try:
+        other.put("cam1:NumImages", 7)
+        _stream_setup(cam, folder, "late", num_capture=3)
+        cam.put("HDF1:Capture", 1, wait=False)
+        cam.wait_value("HDF1:Capture_RBV", 1)
+        full = cam.get("HDF1:FullFileName_RBV")
+        cam.put("cam1:ImageMode", "Multiple")
+        cam.put("cam1:NumImages", 3)
+        acquire(cam, 3)
+        cam.wait_value("HDF1:Capture_RBV", 0)
+    finally:
+        other.close()
+        cam.put("HDF1:NDAttributesFile", EMPTY)
+    with h5py.File(full, "r") as f:
+        dset = f["/entry/instrument/NDAttributes/Late"]
+        assert dset.dtype == np.int32
+        assert list(dset[:]) == [7, 7, 7]
+        assert s_attr(dset, "NDAttrSource") == f"{late}cam1:NumImages"
+
+
+def test_compression_the_ioc_cannot_do_is_said_in_write_message(cam, ioc):
+    """JPEG (hdf5plugin has no JPEG filter): the file is written uncompressed, WriteStatus
+    stays OK and WriteMessage says why; the next good file clears the message."""
+    folder = ioc.write_root / "jpeg_fallback"
+    folder.mkdir(exist_ok=True)
+    _stream_setup(cam, folder, "jpeg", num_capture=2, Compression="JPEG")
+    cam.put("HDF1:Capture", 1, wait=False)
+    cam.wait_value("HDF1:Capture_RBV", 1)
+    full = cam.get("HDF1:FullFileName_RBV")
+    cam.put("cam1:ImageMode", "Multiple")
+    cam.put("cam1:NumImages", 2)
+    acquire(cam, 2)
+    cam.wait_value("HDF1:Capture_RBV", 0)
+    assert cam.get("HDF1:WriteStatus") == 0
+    assert (
+        cam.get("HDF1:WriteMessage")
+        == "JPEG compression is not available here: frames stored uncompressed"
+    )
+    with h5py.File(full, "r") as f:
+        data = f["/entry/data/data"]
+        assert data.shape == (2, NY, NX)
+        assert data.id.get_create_plist().get_nfilters() == 0
+    cam.put("HDF1:Compression", "None")
+    cam.put("HDF1:NumCapture", 1)
+    cam.put("cam1:ImageMode", "Single")
+    cam.put("HDF1:Capture", 1, wait=False)
+    cam.wait_value("HDF1:Capture_RBV", 1)
+    acquire(cam)
+    cam.wait_value("HDF1:Capture_RBV", 0)
+    assert cam.get("HDF1:WriteMessage") == ""
+
+
 def s_attr(obj, name):
     value = obj.attrs[name]
     return value.decode() if isinstance(value, bytes) else str(value)

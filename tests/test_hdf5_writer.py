@@ -12,11 +12,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import h5py
-import hdf5plugin  # noqa: F401  (registers the decompression filters for reading back)
+import hdf5plugin  # also registers the decompression filters for reading back
 import numpy as np
 import pytest
 
-from adtoolkit.ioc.hdf5.writer import HDF5Writer, HDF5WriterError
+from adtoolkit.ioc.hdf5.writer import HDF5Writer, HDF5WriterError, blosc_supports
 from adtoolkit.ioc.ndarray import NDArray, NDAttribute, NDDimension
 from adtoolkit.ioc.ndattributes import AttributeCollector, load_attributes
 
@@ -438,10 +438,103 @@ def test_compression_round_trip_bit_exact(tmp_path, settings, filter_id, dtype):
         else:
             assert filter_id in ids
         np.testing.assert_array_equal(data[:], np.stack([fr.data for fr in frames]))
-        # hdf5plugin's Blosc is built without Snappy: Blosc then stores chunks as they are
+        # c-blosc never uses Snappy on a one-block chunk (these are 1-10 kB): HDF5 then
+        # skips the optional filter and stores the chunk raw (see the big-frame test)
         if filter_id is not None and settings.get("BloscCompressor") != 3:
             stored = data.id.get_storage_size()
             assert stored < data.size * data.dtype.itemsize
+
+
+def ramp_frames(count, shape=(512, 512), dtype="u1"):
+    """Compressible frames: a ramp shifted per frame (as simDetector's LinearRamp)."""
+    y, x = np.mgrid[0 : shape[0], 0 : shape[1]]
+    return [
+        NDArray.stamped(((x + y + k) % 256).astype(dtype), k + 1, attributes={})
+        for k in range(count)
+    ]
+
+
+def blosc_header_compressor(dset, index):
+    """The compressor code in the Blosc header of a stored chunk (flags bits 5-7)."""
+    mask, raw = dset.id.read_direct_chunk(index)
+    assert mask == 0, f"chunk {index} was stored without the Blosc filter"
+    return raw[2] >> 5
+
+
+def test_snappy_probe_agrees_with_the_hdf5plugin_build():
+    """hdf5plugin builds Blosc's Snappy only with C++11: the writer's probe (a real
+    compressed chunk) must agree with the build configuration."""
+    assert blosc_supports("snappy") == bool(hdf5plugin.get_config().build_config.cpp11)
+    assert blosc_supports("lz4") and blosc_supports("zstd")
+    assert not blosc_supports("no-such-compressor")
+
+
+@pytest.mark.skipif(
+    not blosc_supports("snappy"), reason="this hdf5plugin build has no Snappy (no C++11)"
+)
+def test_blosc_snappy_compresses_frames(tmp_path):
+    frames = ramp_frames(3)
+    path = tmp_path / "snappy.h5"
+    rb, _ = write_file(path, frames, Compression="Blosc", BloscCompressor="SNAPPY", BloscLevel=5)
+    with h5py.File(path, "r") as f:
+        data = f["/entry/data/data"]
+        _, _, values, _ = data.id.get_create_plist().get_filter(0)
+        assert values[6] == 3  # Blosc's compressor code for snappy in the filter
+        for k in range(3):
+            assert blosc_header_compressor(data, (k, 0, 0)) == 2  # snappy format
+        assert data.id.get_storage_size() < data.size // 4
+        np.testing.assert_array_equal(data[:], np.stack([fr.data for fr in frames]))
+
+
+def test_blosc_compressor_missing_from_the_build_is_said_in_write_message(tmp_path, monkeypatch):
+    """A build without a compressor (hdf5plugin without C++11 has no Snappy): the file
+    keeps the Blosc filter at level 0 (stored as is) and the writer says so."""
+    from adtoolkit.ioc.hdf5 import writer as writer_module
+
+    monkeypatch.setattr(writer_module, "blosc_supports", lambda cname: cname != "snappy")
+    frames = ramp_frames(2)
+    path = tmp_path / "nosnappy.h5"
+    writer = HDF5Writer(hostname="testhost")
+    write_file(path, frames, writer=writer, Compression="Blosc", BloscCompressor="SNAPPY")
+    assert writer.open_message == (
+        "Blosc SNAPPY is not in this hdf5plugin build: chunks stored uncompressed (Blosc level 0)"
+    )
+    with h5py.File(path, "r") as f:
+        data = f["/entry/data/data"]
+        _, _, values, _ = data.id.get_create_plist().get_filter(0)
+        assert values[4] == 0  # clevel 0
+        np.testing.assert_array_equal(data[:], np.stack([fr.data for fr in frames]))
+    # the next file without the problem has no message
+    writer2 = HDF5Writer(hostname="testhost")
+    write_file(
+        tmp_path / "lz4.h5", frames, writer=writer2, Compression="Blosc", BloscCompressor="LZ4"
+    )
+    assert writer2.open_message == ""
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (
+            {"Compression": "JPEG"},
+            "JPEG compression is not available here: frames stored uncompressed",
+        ),
+        (
+            {"Compression": "N-bit", "NumDataBits": 12},
+            "N-bit compression of float64 data is not simulated: uncompressed",
+        ),
+    ],
+)
+def test_compression_not_simulated_is_said_in_open_message(tmp_path, settings, message):
+    dtype = "f8" if settings["Compression"] == "N-bit" else "u1"
+    frames = [frame(i, dtype=dtype) for i in (1, 2)]
+    writer = HDF5Writer(hostname="testhost")
+    write_file(tmp_path / "x.h5", frames, writer=writer, **settings)
+    assert writer.open_message == message
+    with h5py.File(tmp_path / "x.h5", "r") as f:
+        data = f["/entry/data/data"]
+        assert data.id.get_create_plist().get_nfilters() == 0
+        np.testing.assert_array_equal(data[:], np.stack([fr.data for fr in frames]))
 
 
 def test_blosc_settings_are_recorded_in_the_filter(tmp_path):

@@ -231,6 +231,14 @@ class NDArrayDriver(PortDriver):
         self._attribute_collector = collector
         self.attribute_hook = collector.collect
 
+    def settle_attributes(self) -> None:
+        """Before values are taken: let EPICS_PV attributes that have no value yet
+        get one (bounded, once per file; see AttributeCollector.settle).  Call it
+        outside the parameter lock: the put of NDAttributesFile itself never waits."""
+        collector = self._attribute_collector
+        if collector is not None:
+            collector.settle()
+
     # -- plugins ----------------------------------------------------------
     def register(self, plugin: PluginDriver, addr: int = 0) -> None:
         with self._clients_lock:

@@ -13,7 +13,12 @@ Four source types exist (ADCORE_BEHAVIOUR.md B.5):
     a PV read over Channel Access.  Real ADCore keeps a CA monitor on it and
     uses the last value; we do the same with caproto's threading client, so
     collecting never blocks, even for PVs served by this same IOC (a blocking
-    ``get`` issued from the server's own thread would deadlock it).
+    ``get`` issued from the server's own thread would deadlock it).  As in
+    ADCore the type is known at connection (the channel's native type), the
+    value is 0 until the first update, and undefined while disconnected.  The
+    code about to use the values (cam frame, file open) first calls
+    :meth:`AttributeCollector.settle`, a bounded once-per-file wait for first
+    values, so a file's attribute datasets are not typed from "no value yet".
 ``PARAM``
     a driver parameter looked up by its asyn drvInfo string (``ARRAY_COUNTER``,
     ``MODEL``...) through a callable the owner of the parameters provides.
@@ -425,28 +430,69 @@ def _numeric_as(value: Any, dbrtype: str) -> tuple[Any, str]:
     return source.astype(dtype)[()], datatype
 
 
+def _native_name(data_type: Any) -> str:
+    """caproto's ChannelType name without TIME_/STS_/... prefix; INT is DBR_SHORT."""
+    native = getattr(data_type, "name", str(data_type))
+    for prefix in ("TIME_", "STS_", "CTRL_", "GR_"):
+        native = native.removeprefix(prefix)
+    return "SHORT" if native == "INT" else native
+
+
+def typed_zero(native: str, count: int, dbrtype: str) -> tuple[Any, str]:
+    """The value of a connected PVAttribute before its first monitor update.
+
+    ADCore's PVAttribute decides its NDAttribute type in the CA *connection*
+    callback, from ``ca_field_type`` (the channel's native DBF type) and the
+    requested dbrtype; the value stays 0 (an empty string) until the first
+    monitor arrives.  This gives that pair for a channel's native type.
+    """
+    if dbrtype == "DBR_STRING" or (native == "STRING" and dbrtype == "DBR_NATIVE"):
+        return "", "STRING"
+    if native == "STRING":  # a string PV read as a number: 0 of that type
+        return _numeric_as(0, dbrtype)
+    if native not in ("SHORT", "ENUM", "FLOAT", "CHAR", "LONG", "DOUBLE"):
+        return None, "UNDEFINED"  # ADCore: "unknown DBF type", nothing subscribed
+    zero = np.zeros(1, dtype="i4")
+    return _convert_pv_value(zero, native, count, dbrtype)
+
+
 class PVMonitor:
-    """A CA monitor on one PV that keeps the last value, as ADCore's PVAttribute does."""
+    """A CA monitor on one PV that keeps the last value, as ADCore's PVAttribute does.
+
+    Like PVAttribute, the attribute's type is known as soon as the channel
+    connects (from its native type), before the first value: until that value
+    arrives it reads as 0 of that type.  Before the connection, and after a
+    disconnection, it is undefined.
+    """
 
     def __init__(self, pvname: str, dbrtype: str, context: Any = None) -> None:
         self.pvname = pvname
         self.dbrtype = dbrtype
         self._value: tuple[Any, str] = (None, "UNDEFINED")
+        self._has_value = False  # a monitor value arrived since the last connection
         self._updated = threading.Event()
         self._lock = threading.Lock()
         self._context = context or shared_ca_context()
         (self._pv,) = self._context.get_pvs(pvname, timeout=2.0)
+        # the PV object is shared by every monitor of this name in the context:
+        # remove our callback again in close()
+        self._conn_token = self._pv.connection_state_callback.add_callback(
+            self._on_connection, run=True
+        )
         # DBR_STRING asks for the control structure: it carries an enum's strings
         self._sub = self._pv.subscribe(data_type="control" if dbrtype == "DBR_STRING" else None)
         self._sub.add_callback(self._on_update)
 
+    def _on_connection(self, pv: Any, state: str) -> None:
+        if state != "connected":
+            with self._lock:
+                self._value = (None, "UNDEFINED")
+                self._has_value = False
+            self._updated.clear()
+
     def _on_update(self, sub: Any, response: Any) -> None:
         try:
-            native = response.data_type.name
-            for prefix in ("TIME_", "STS_", "CTRL_", "GR_"):
-                native = native.removeprefix(prefix)
-            if native == "INT":  # caproto's name for DBR_SHORT
-                native = "SHORT"
+            native = _native_name(response.data_type)
             if native == "ENUM" and self.dbrtype == "DBR_STRING":
                 strings = list(getattr(response.metadata, "enum_strings", []) or [])
                 index = int(np.asarray(response.data).flat[0])
@@ -461,12 +507,28 @@ class PVMonitor:
             return
         with self._lock:
             self._value = value
+            self._has_value = True
         self._updated.set()
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._pv.connected)
+
+    @property
+    def has_value(self) -> bool:
+        return self._has_value
 
     @property
     def value(self) -> tuple[Any, str]:
         with self._lock:
-            return self._value
+            if self._has_value:
+                return self._value
+        channel = self._pv.channel
+        if channel is None or not self._pv.connected:
+            return None, "UNDEFINED"
+        # connected, first value not here yet: the type is the channel's native one
+        native = _native_name(channel.native_data_type)
+        return typed_zero(native, int(channel.native_data_count or 1), self.dbrtype)
 
     def wait(self, timeout: float) -> bool:
         """Wait (in a thread that is not the server's) for the first value."""
@@ -474,6 +536,7 @@ class PVMonitor:
 
     def close(self) -> None:
         try:
+            self._pv.connection_state_callback.remove_callback(self._conn_token)
             self._sub.clear()
         except Exception:  # the context may already be gone at interpreter exit
             logger.debug("clearing subscription of %s failed", self.pvname, exc_info=True)
@@ -484,13 +547,26 @@ class PVMonitor:
 ParamGetter = Callable[[str, int], Any]
 
 
+#: longest the frame path waits, once per attributes file, for EPICS_PV values
+SETTLE_TIMEOUT = 5.0
+#: least time between two forced re-searches of unconnected EPICS_PV channels
+RESEARCH_INTERVAL = 0.5
+
+
 class AttributeCollector:
     """Produce the NDAttributes of one frame from a list of definitions.
 
     ``param_getter(drv_info, addr)`` returns a driver parameter's current value and
     raises ``KeyError`` for an unknown drvInfo.  EPICS_PV monitors are created once,
-    here, and reused for every frame; the constructor waits up to ``connect_timeout``
-    seconds for their first values, unless it runs inside an asyncio loop.
+    here, and reused for every frame.
+
+    Creating the collector (a put of NDAttributesFile) does not wait for Channel
+    Access unless ``connect_timeout`` > 0.  Instead the code that is about to use
+    the values -- the cam before it stamps a frame, a file writer before it opens
+    a file and fixes its attribute dataset types -- calls :meth:`settle`, which
+    waits (bounded) for the EPICS_PV attributes that have no value yet.  Each
+    monitor gets that wait once: a PV that never connects stays undefined without
+    slowing later frames.
     """
 
     def __init__(
@@ -498,24 +574,26 @@ class AttributeCollector:
         definitions: Iterable[AttributeDefinition],
         param_getter: ParamGetter | None = None,
         ca_context: Any = None,
-        connect_timeout: float = 1.0,
+        connect_timeout: float = 0.0,
     ) -> None:
         self.definitions: tuple[AttributeDefinition, ...] = tuple(definitions)
         self.param_getter = param_getter
+        self._context = ca_context
         self._monitors: dict[str, PVMonitor] = {}
         self._warned: set[str] = set()
+        #: monitors still worth waiting for in settle()
+        self._pending: dict[str, PVMonitor] = {}
+        self._settle_lock = threading.Lock()
+        self._last_research = 0.0
         for d in self.definitions:
             if d.type == "EPICS_PV" and d.name not in self._monitors:
                 try:
                     self._monitors[d.name] = PVMonitor(d.source, d.dbrtype, ca_context)
                 except Exception as exc:  # bad PV name, no CA: value stays undefined
                     logger.warning("EPICS_PV attribute %s (%s): %s", d.name, d.source, exc)
+        self._pending = dict(self._monitors)
         if self._monitors and connect_timeout > 0 and not _in_event_loop():
-            # like reading the file in ADCore, give the PVs a moment to connect so
-            # the next frames carry values; bounded, and never in the server's loop
-            if not self.wait_connected(connect_timeout):
-                missing = [n for n, m in self._monitors.items() if m.value[1] == "UNDEFINED"]
-                logger.warning("EPICS_PV attributes without a value yet: %s", ", ".join(missing))
+            self.wait_connected(connect_timeout)
 
     def wait_connected(self, timeout: float = 5.0) -> bool:
         """Wait until every EPICS_PV attribute has a value (not from the server thread)."""
@@ -524,6 +602,49 @@ class AttributeCollector:
         for monitor in self._monitors.values():
             ok = monitor.wait(max(0.0, deadline - time.monotonic())) and ok
         return ok
+
+    def settle(self, timeout: float = SETTLE_TIMEOUT) -> bool:
+        """Before values are used: wait up to ``timeout`` s for EPICS_PV first values.
+
+        Returns at once when every monitor has a value, or has already had its
+        wait.  Unconnected channels are searched for again first (an IOC started
+        after the attributes were loaded is found now, not at the client's next
+        back-off search).  Never waits in an asyncio loop thread.  Returns True
+        when every EPICS_PV attribute has a value.
+        """
+        if not self._pending:
+            return True
+        if _in_event_loop():
+            return False
+        with self._settle_lock:  # one waiter; the others find the work done
+            pending = {n: m for n, m in self._pending.items() if not m.has_value}
+            if pending:
+                self._research(pending.values())
+                deadline = time.monotonic() + timeout
+                for name, monitor in pending.items():
+                    if not monitor.wait(max(0.0, deadline - time.monotonic())):
+                        logger.warning(
+                            "EPICS_PV attribute %s: no value from %s after %.1f s",
+                            name,
+                            monitor.pvname,
+                            timeout,
+                        )
+            self._pending.clear()
+        return all(m.has_value for m in self._monitors.values())
+
+    def _research(self, monitors: Iterable[PVMonitor]) -> None:
+        """Ask the CA client to re-send its unanswered searches now (rate-limited)."""
+        if all(m.connected for m in monitors):
+            return
+        now = time.monotonic()
+        if now - self._last_research < RESEARCH_INTERVAL:
+            return
+        self._last_research = now
+        context = self._context or shared_ca_context()
+        try:
+            context.broadcaster.search_now()
+        except Exception:  # a context without a broadcaster: wait for its own retries
+            logger.debug("search_now failed", exc_info=True)
 
     def collect(self, array: NDArray | None = None) -> dict[str, NDAttribute]:
         """Read every attribute now; never blocks on Channel Access."""

@@ -299,6 +299,9 @@ class NDFilePlugin(PluginDriver):
             return False
         self._open = True
         self._frame_shape = (array.data.shape, array.data.dtype)
+        # a file that is written, but not quite as asked (e.g. a compressor this
+        # build lacks): WriteStatus stays OK, WriteMessage says what happened
+        p.set("WRITE_MESSAGE", getattr(self.writer, "open_message", "") or "")
         return True
 
     def write_array(self, array: NDArray) -> bool:
@@ -389,7 +392,6 @@ class NDFilePlugin(PluginDriver):
                 if not self.open_file(array):
                     self._stop_capture()
                     return
-                p.set("WRITE_MESSAGE", "")
             if not self.is_frame_valid(array):
                 self._error("Invalid frame. Ignoring.")
                 return

@@ -61,6 +61,8 @@ class PluginDriver(NDArrayDriver):
         self._upstream: NDArrayDriver | None = None
         self._last_callback = 0.0
         self._origin: NDArrayDriver | None = None
+        #: driver_callback queued an array but could not publish QueueFree
+        self._queue_free_stale = False
         self._thread = threading.Thread(
             target=self._worker, name=f"{port_name}-plugin", daemon=True
         )
@@ -155,9 +157,18 @@ class PluginDriver(NDArrayDriver):
             origin.array_queued()
             self._queue.append((array, origin))
             self._cond.notify()
-        with p.lock:
-            self._update_queue_free()
-            p.call_callbacks()
+        # Never wait here for the plugin's port lock: its worker holds it while it
+        # processes an array (a file write can take milliseconds), and the cam must
+        # not be slowed down to the plugin's pace -- that is what the queue is for.
+        # When the lock is busy its holder publishes QueueFree on release instead.
+        if p.lock.acquire(blocking=False):
+            try:
+                self._update_queue_free()
+                p.call_callbacks()
+            finally:
+                p.lock.release()
+        else:
+            self._queue_free_stale = True
 
     def _update_queue_free(self) -> None:
         """QueueFree from the queue length *now*, so the last update is never stale.
@@ -199,6 +210,9 @@ class PluginDriver(NDArrayDriver):
             finally:
                 self._origin = None
             p.set("EXECUTION_TIME", (time.perf_counter() - start) * 1e3)
+            if self._queue_free_stale:  # arrays were queued while we held the lock
+                self._queue_free_stale = False
+                self._update_queue_free()
             p.call_callbacks()
 
     def count_array(self) -> None:

@@ -210,6 +210,9 @@ class SimDetector(NDArrayDriver):
                     p.set("TIME_REMAINING", 0.0)
                     p.call_callbacks()
                 continue
+            # EPICS_PV attributes loaded just now get their first values (bounded)
+            # before they stamp a frame; outside the lock, client writes go on
+            self.settle_attributes()
             with p.lock:
                 p.set("STATUS", READOUT)
                 p.call_callbacks()

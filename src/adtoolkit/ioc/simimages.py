@@ -45,22 +45,33 @@ class BufferPool:
     memory is reused, which spares the allocation and page faults of a fresh
     megabyte-sized array per frame.  CPython's reference count tells which
     buffers are free: the pool's own list entry is then the only reference.
+
+    Like NDArrayPool, the pool keeps every buffer it handed out (up to
+    ``max_bytes`` / ``max_buffers``): when a file writer lags and a queue holds
+    many frames, the cam keeps reusing those buffers afterwards instead of
+    faulting fresh memory in for each frame beyond a small pool.
     """
 
-    def __init__(self, max_buffers: int = 64, max_bytes: int = 128 << 20) -> None:
+    def __init__(self, max_buffers: int = 2048, max_bytes: int = 512 << 20) -> None:
         self.max_buffers = max_buffers
         #: memory the pool may keep (frames in flight beyond it are plain allocations)
         self.max_bytes = max_bytes
         self._buffers: list[np.ndarray] = []
+        self._next = 0  # where the next search starts: buffers come back in order
 
     def get(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """An uninitialised buffer of ``shape``/``dtype`` that nothing else holds."""
         buffers = self._buffers
         if buffers and (buffers[0].shape != shape or buffers[0].dtype != dtype):
             buffers.clear()
-        for i in range(len(buffers)):
+            self._next = 0
+        n = len(buffers)
+        start = self._next if self._next < n else 0
+        for k in range(n):
+            i = (start + k) % n
             # references: the list entry and getrefcount's argument
             if sys.getrefcount(buffers[i]) == 2:
+                self._next = i + 1
                 return buffers[i]
         buf = np.empty(shape, dtype)
         if len(buffers) < self.max_buffers and (len(buffers) + 1) * buf.nbytes <= self.max_bytes:

@@ -23,6 +23,7 @@ costs little more than a bare h5py append.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import resource
@@ -87,6 +88,40 @@ ATTR_STRING_SIZE = 256
 ATTR_BATCH = 256
 #: NDAttributeChunk when it is 0 and NumCapture is 0 (unlimited)
 ATTR_CHUNK_UNLIMITED = 16 * 1024
+
+
+#: Blosc header compressor codes (flags byte bits 5-7) of the BloscCompressor choices
+BLOSC_FORMAT_CODES = {"blosclz": 0, "lz4": 1, "lz4hc": 1, "snappy": 2, "zlib": 3, "zstd": 4}
+
+
+@functools.cache
+def blosc_supports(cname: str) -> bool:
+    """Does the installed hdf5plugin's Blosc filter really compress with ``cname``?
+
+    Snappy is only built into hdf5plugin when it was compiled with C++11
+    (``hdf5plugin.get_config().build_config.cpp11``); without it the Blosc filter
+    fails and HDF5 stores the chunk raw.  Rather than trust build flags, write one
+    compressible chunk to an in-memory file and read the Blosc header back.
+
+    The chunk is large on purpose: c-blosc gives Snappy up only when the output
+    buffer may exceed the input (``snappy_max_compressed_length``), so a chunk
+    of one Blosc block (up to ~128 kB of 8-bit data) is never Snappy-compressed
+    -- the HDF5 filter then skips it and the chunk is stored raw, in real ADCore
+    as here.  Bigger chunks (whole frames of real images) are compressed.
+    """
+    import hdf5plugin
+
+    data = (np.arange(512 * 1024) % 251).astype("u1")
+    try:
+        with h5py.File(f"blosc-probe-{cname}", "w", driver="core", backing_store=False) as f:
+            dset = f.create_dataset(
+                "d", data=data, chunks=data.shape, **hdf5plugin.Blosc(cname=cname, clevel=5)
+            )
+            mask, raw = dset.id.read_direct_chunk((0,))
+    except Exception:  # the filter refused the compressor outright
+        logger.debug("Blosc %s probe failed", cname, exc_info=True)
+        return False
+    return mask == 0 and len(raw) > 2 and raw[2] >> 5 == BLOSC_FORMAT_CODES.get(cname, -1)
 
 
 class HDF5WriterError(RuntimeError):
@@ -262,26 +297,62 @@ def check_space(path: str, nbytes: int) -> None:
     into a clean error with the OS message, and a valid file with every frame
     written so far.
     """
-    try:
-        size = os.stat(path).st_size
-    except FileNotFoundError:
-        size = 0
-    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
-    if soft != resource.RLIM_INFINITY and size + nbytes + SPACE_MARGIN > soft:
-        raise OSError(
-            errno.EFBIG,
-            f"{os.strerror(errno.EFBIG)}: {path} ({size} bytes) cannot take {nbytes} more "
-            f"bytes within the process file size limit of {soft} bytes",
-        )
-    folder = os.path.dirname(os.path.abspath(path))
-    st = os.statvfs(folder)
-    free = st.f_bavail * st.f_frsize
-    if free < nbytes + SPACE_MARGIN:
-        raise OSError(
-            errno.ENOSPC,
-            f"{os.strerror(errno.ENOSPC)}: {free} bytes free in {folder}, "
-            f"{nbytes} needed for {path}",
-        )
+    SpaceGuard(path).check(nbytes)
+
+
+class SpaceGuard:
+    """:func:`check_space` for the frames of one file, without a ``statvfs`` per frame.
+
+    The file-size limit is checked every time (a ``stat``; the limit may be
+    lowered while the IOC runs).  The free space is asked from the file system
+    again only when what was free at the last look, less what this file wrote
+    since, comes near the need (``RECHECK_FRAMES`` frames plus the margin), or
+    after ``RECHECK_SECONDS`` (other writers share the disk): a disk that fills
+    up is still caught at the exact frame, a roomy one costs nothing per frame.
+    """
+
+    RECHECK_FRAMES = 64
+    RECHECK_SECONDS = 0.5
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.folder = os.path.dirname(os.path.abspath(path))
+        self._free = -1  # at the last statvfs; -1: never looked
+        self._written = 0  # bytes announced since then
+        self._checked_at = 0.0
+
+    def check(self, nbytes: int) -> None:
+        path = self.path
+        soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+        if soft != resource.RLIM_INFINITY:
+            try:
+                size = os.stat(path).st_size
+            except FileNotFoundError:
+                size = 0
+            if size + nbytes + SPACE_MARGIN > soft:
+                raise OSError(
+                    errno.EFBIG,
+                    f"{os.strerror(errno.EFBIG)}: {path} ({size} bytes) cannot take {nbytes} "
+                    f"more bytes within the process file size limit of {soft} bytes",
+                )
+        now = time.monotonic()
+        left = self._free - self._written
+        if (
+            self._free < 0
+            or left < self.RECHECK_FRAMES * nbytes + 2 * SPACE_MARGIN
+            or now - self._checked_at > self.RECHECK_SECONDS
+        ):
+            st = os.statvfs(self.folder)
+            self._free = left = st.f_bavail * st.f_frsize
+            self._written = 0
+            self._checked_at = now
+        if left < nbytes + SPACE_MARGIN:
+            raise OSError(
+                errno.ENOSPC,
+                f"{os.strerror(errno.ENOSPC)}: {left} bytes free in {self.folder}, "
+                f"{nbytes} needed for {path}",
+            )
+        self._written += nbytes
 
 
 def _create_nbit_dataset(
@@ -376,8 +447,8 @@ class _DetectorDataset:
             raise HDF5WriterError(
                 f"dataset {self.path} is full: NumCapture={self.maxframes} frames already written"
             )
-        if index > 0:
-            self.dset.resize(index + 1, axis=0)
+        if index > 0:  # low-level set_extent: Dataset.resize's checks cost more than it
+            self.dset.id.set_extent((index + 1, *self.frame_shape))
         if self.direct:
             self._append_direct(index, data)
         else:
@@ -519,6 +590,9 @@ class HDF5Writer:
     def _reset(self) -> None:
         self.file: h5py.File | None = None
         self.path: str = ""
+        #: a warning about the open file for WriteMessage (WriteStatus stays OK)
+        self.open_message = ""
+        self._space = SpaceGuard("")
         self.layout: Layout | None = None
         self.mode = "Single"
         self._params: Mapping[str, Any] = {}
@@ -553,20 +627,25 @@ class HDF5Writer:
 
     # -- plugin attributes
     def _plugin_attributes(self, array: NDArray) -> dict[str, NDAttribute]:
+        collector = self._plugin_collector()
+        return collector.collect(array) if collector is not None else {}
+
+    def _plugin_collector(self) -> Any:
+        """The plugin's own AttributeCollector (given, or built from definitions)."""
         from adtoolkit.ioc.ndattributes import AttributeCollector, definitions_from
 
         given = self._params.get("_plugin_attributes")
         if isinstance(given, AttributeCollector):  # the plugin's own, monitors and all
-            return given.collect(array)
+            return given
         definitions = definitions_from(given)
         if not definitions:
-            return {}
+            return None
         if self._collector is None or self._collector_key != definitions:
             if self._collector is not None:
                 self._collector.close()
             self._collector = AttributeCollector(definitions, self.param_getter, self.ca_context)
             self._collector_key = definitions
-        return self._collector.collect(array)
+        return self._collector
 
     def _gather_attributes(self, array: NDArray) -> dict[str, NDAttribute]:
         """The file's attribute list: automatic ones, the plugin's, then the array's."""
@@ -615,11 +694,17 @@ class HDF5Writer:
         data = np.asarray(array.data)
         filters = self._compression(params, data.dtype)
         chunks = self._chunking(params, data.shape, multi, num_capture)
+        collector = self._plugin_collector()
+        if collector is not None:
+            # the attribute datasets' types are fixed now: EPICS_PV attributes
+            # loaded just before get their first values first (bounded, once)
+            collector.settle()
         self._file_attrs = self._gather_attributes(array)
         self._open_dims = list(array.dims)
 
         self.path = path
-        check_space(path, 0)
+        self._space = SpaceGuard(path)
+        self._space.check(0)
         self.file = h5py.File(path, "w", libver="latest" if self._swmr else None)
         try:
             self._create_tree(layout.root, self.file, data, multi, num_capture, chunks, filters)
@@ -656,11 +741,21 @@ class HDF5Writer:
         import hdf5plugin
 
         if name == "Blosc":
-            cname = BLOSC_COMPRESSORS[
+            choice = BLOSC_COMPRESSORS[
                 _enum_index(params.get("BloscCompressor", 0), BLOSC_COMPRESSORS, "BloscCompressor")
-            ].lower()
+            ]
+            cname = choice.lower()
             shuffle = _enum_index(params.get("BloscShuffle", 0), BLOSC_SHUFFLES, "BloscShuffle")
             level = min(9, max(0, _int(params, "BloscLevel", 5)))
+            if not blosc_supports(cname):
+                # keep the Blosc filter (readers see what was asked for) but with
+                # level 0, Blosc's "store as is": never a filter failure mid-file
+                self.open_message = (
+                    f"Blosc {choice} is not in this hdf5plugin build: "
+                    "chunks stored uncompressed (Blosc level 0)"
+                )
+                logger.warning("%s", self.open_message)
+                return dict(hdf5plugin.Blosc(cname="blosclz", clevel=0, shuffle=shuffle))
             return dict(hdf5plugin.Blosc(cname=cname, clevel=level, shuffle=shuffle))
         if name == "BSLZ4":
             return dict(hdf5plugin.Bitshuffle(cname="lz4"))
@@ -672,14 +767,19 @@ class HDF5Writer:
             return {"compression": "szip", "compression_opts": ("nn", pixels)}
         if name == "N-bit":
             if dtype.kind not in "iu":
-                logger.warning("N-bit compression of %s data is not simulated; uncompressed", dtype)
+                self.open_message = (
+                    f"N-bit compression of {dtype} data is not simulated: uncompressed"
+                )
+                logger.warning("%s", self.open_message)
                 return {}
             width = dtype.itemsize * 8
             offset = min(max(_int(params, "DataBitsOffset", 0), 0), width - 1)
             bits = _int(params, "NumDataBits", 0)
             bits = width - offset if bits <= 0 else min(bits, width - offset)
             return {"_nbit": (bits, offset)}
-        logger.warning("Compression %s is not simulated; writing uncompressed", name)
+        # JPEG: hdf5plugin has no JPEG filter
+        self.open_message = f"{name} compression is not available here: frames stored uncompressed"
+        logger.warning("%s", self.open_message)
         return {}
 
     def _chunking(
@@ -934,7 +1034,7 @@ class HDF5Writer:
                 f"frame {array.unique_id} is {data.dtype}{list(data.shape)}, the file expects "
                 f"{target.dtype}{list(target.frame_shape)}"
             )
-        check_space(self.path, data.nbytes)
+        self._space.check(data.nbytes)
         target.append(data)
         if self._attr_dsets:
             self._file_attrs = self._gather_attributes(array)
