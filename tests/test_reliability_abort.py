@@ -215,8 +215,9 @@ SCRIPT = textwrap.dedent(
     from adtoolkit.devices import make_detector
 
     prefix, write, read, frames = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    # a generous connection timeout: CI runs this beside the whole suite on 2 cores
     det = make_detector(prefix, name="sdet", plugins=("hdf1",), write_path=write,
-                        read_path=read, frames_per_point=frames)
+                        read_path=read, frames_per_point=frames, connection_timeout=30)
     RE = RunEngine({})
     RE.subscribe(lambda name, doc: print("EXIT-STATUS", doc["exit_status"], flush=True), "stop")
     print("RUNNING", flush=True)
@@ -263,7 +264,12 @@ def test_ctrl_c_in_a_script_leaves_the_ioc_idle(ioc_factory, tmp_path):
     write, read = f"{handle.write_root}/", f"{handle.read_root}/"
     # the same detector class in this process, only to list and read its setpoints
     probe = make_detector(
-        handle.prefix, name="probe", plugins=("hdf1",), write_path=write, read_path=read
+        handle.prefix,
+        name="probe",
+        plugins=("hdf1",),
+        write_path=write,
+        read_path=read,
+        connection_timeout=30,
     )
     pvs = _setpoints(probe)
     before = _snapshot(pvs)
