@@ -233,3 +233,30 @@ class CA:
 
     def close(self) -> None:
         self.ctx.disconnect()
+
+
+#: setpoints the IOC itself moves during or after a run (busy records, statistics):
+#: left out when comparing a detector's settings before and after
+MOVED_BY_IOC = frozenset(
+    {"Acquire", "Capture", "WriteFile", "ReadFile", "FlushNow", "RunTime", "IOSpeed"}
+)
+
+
+def setpoint_pvs(det) -> list[str]:
+    """Every writable PV of an ophyd detector (setpoint names), but :data:`MOVED_BY_IOC`."""
+    names = set()
+    for walk in det.walk_signals(include_lazy=True):
+        pv = getattr(walk.item, "setpoint_pvname", None)
+        if pv and pv.split(":")[-1] not in MOVED_BY_IOC:
+            names.add(pv)
+    return sorted(names)
+
+
+def snapshot(pvs: list[str]) -> dict[str, object]:
+    """The values of ``pvs`` read now, as strings; every PV must answer."""
+    import epics
+
+    values = epics.caget_many(pvs, as_string=True, connection_timeout=10)
+    missing = [pv for pv, v in zip(pvs, values, strict=True) if v is None]
+    assert not missing, f"no answer from {missing[:10]}"
+    return dict(zip(pvs, values, strict=True))

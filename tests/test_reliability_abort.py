@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from ioc_helpers import setpoint_pvs, snapshot
 from netns import ca_get, ca_put, open_files, wait_pv
 
 pytestmark = pytest.mark.ioc
@@ -28,7 +29,6 @@ PERIOD = 0.02
 
 #: records the IOC itself moves (busy records, HDF5 RunTime/IOSpeed readbacks, which ophyd
 #: declares writable): not "staged settings"
-MOVED_BY_IOC = {"Acquire", "Capture", "WriteFile", "ReadFile", "FlushNow", "RunTime", "IOSpeed"}
 
 
 def _prepare_cam(handle) -> None:
@@ -49,26 +49,6 @@ def _prepare_cam(handle) -> None:
         ("FileNumber", 42),
     ]:
         ca_put(hdf + pv, value)
-
-
-def _setpoints(det) -> list[str]:
-    """Every writable PV of the detector's cam and file plugin (setpoint names)."""
-    names = set()
-    for walk in det.walk_signals(include_lazy=True):
-        sig = walk.item
-        pv = getattr(sig, "setpoint_pvname", None)
-        if pv and pv.split(":")[-1] not in MOVED_BY_IOC:
-            names.add(pv)
-    return sorted(names)
-
-
-def _snapshot(pvs: list[str]) -> dict[str, object]:
-    import epics
-
-    values = epics.caget_many(pvs, as_string=True, connection_timeout=10)
-    missing = [pv for pv, v in zip(pvs, values, strict=True) if v is None]
-    assert not missing, f"no answer from {missing[:10]}"
-    return dict(zip(pvs, values, strict=True))
 
 
 def _assert_idle(handle) -> None:
@@ -119,8 +99,8 @@ def test_abort_from_another_thread_restores_everything(ioc_factory):
         read_path=f"{handle.read_root}/",
         frames_per_point=FRAMES,
     )
-    pvs = _setpoints(det)
-    before = _snapshot(pvs)
+    pvs = setpoint_pvs(det)
+    before = snapshot(pvs)
     RE = RunEngine({})
     stops: list[dict] = []
     RE.subscribe(lambda name, doc: stops.append(doc), "stop")
@@ -147,7 +127,7 @@ def test_abort_from_another_thread_restores_everything(ioc_factory):
     assert RE.state == "idle"
     assert [doc["exit_status"] for doc in stops] == ["abort"]
     _assert_idle(handle)
-    _assert_restored(before, _snapshot(pvs))
+    _assert_restored(before, snapshot(pvs))
 
 
 def test_abort_during_a_stream_claims_only_the_frames_written(ioc_factory):
@@ -172,8 +152,8 @@ def test_abort_during_a_stream_claims_only_the_frames_written(ioc_factory):
         read_path=f"{handle.read_root}/",
     )
     det.stream_frames = FRAMES
-    pvs = _setpoints(det)
-    before = _snapshot(pvs)
+    pvs = setpoint_pvs(det)
+    before = snapshot(pvs)
     RE = RunEngine({})
     catalog = databroker.temp().v2
     RE.subscribe(catalog.v1.insert)
@@ -195,7 +175,7 @@ def test_abort_during_a_stream_claims_only_the_frames_written(ioc_factory):
     RE.abort("test: abort during a stream")
     assert RE.state == "idle"
     _assert_idle(handle)
-    _assert_restored(before, _snapshot(pvs))
+    _assert_restored(before, snapshot(pvs))
     run = catalog[-1]
     assert run.metadata["stop"]["exit_status"] == "abort"
     with h5py.File(det.hdf1.read_file_name, "r") as f:
@@ -271,8 +251,8 @@ def test_ctrl_c_in_a_script_leaves_the_ioc_idle(ioc_factory, tmp_path):
         read_path=read,
         connection_timeout=30,
     )
-    pvs = _setpoints(probe)
-    before = _snapshot(pvs)
+    pvs = setpoint_pvs(probe)
+    before = snapshot(pvs)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(Path(__file__).resolve().parents[1] / "src"), env.get("PYTHONPATH", "")]
@@ -308,4 +288,4 @@ def test_ctrl_c_in_a_script_leaves_the_ioc_idle(ioc_factory, tmp_path):
         output
     )
     _assert_idle(handle)
-    _assert_restored(before, _snapshot(pvs))
+    _assert_restored(before, snapshot(pvs))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ioc_helpers import setpoint_pvs, snapshot
 from netns import ca_get, wait_pv
 
 pytestmark = pytest.mark.ioc
@@ -31,8 +32,6 @@ GAIN = 1
 WAIT = 30.0  # bound of every wait in these tests (s); a loaded machine is slow
 
 #: records the IOC itself moves (busy records, readbacks ophyd declares writable)
-MOVED_BY_IOC = {"Acquire", "Capture", "WriteFile", "ReadFile", "FlushNow", "RunTime", "IOSpeed"}
-
 CAM_SETTINGS = (
     ("size.size_x", X),
     ("size.size_y", Y),
@@ -107,24 +106,6 @@ def catalog(RE):
     broker = databroker.temp()
     RE.subscribe(broker.v1.insert)
     return broker.v2
-
-
-def _setpoints(det) -> list[str]:
-    names = set()
-    for walk in det.walk_signals(include_lazy=True):
-        pv = getattr(walk.item, "setpoint_pvname", None)
-        if pv and pv.split(":")[-1] not in MOVED_BY_IOC:
-            names.add(pv)
-    return sorted(names)
-
-
-def _snapshot(pvs: list[str]) -> dict[str, object]:
-    import epics
-
-    values = epics.caget_many(pvs, as_string=True, connection_timeout=10)
-    missing = [pv for pv, v in zip(pvs, values, strict=True) if v is None]
-    assert not missing, f"no answer from {missing[:10]}"
-    return dict(zip(pvs, values, strict=True))
 
 
 def _assert_idle(ioc) -> None:
@@ -238,19 +219,23 @@ def _check_frames_after_pause(det, run, num: int) -> None:
         np.testing.assert_array_equal(ca[i] - ca[i - 1], FPP * GAIN)
 
 
-def test_pause_mid_trigger_then_resume(ioc, det, RE, catalog):
-    import bluesky.plans as bp
+def _run_until_paused(RE, plan, num_captured, frames: int, defer: bool) -> None:
+    """Run ``plan`` and request a pause once ``frames`` frames are in the current file."""
     from bluesky.utils import RunEngineInterrupted
 
-    pvs = _setpoints(det)
-    before = _snapshot(pvs)
-    pauser = OnMonitor(
-        det.hdf1.num_captured, _after_new_file(FPP + 1), lambda: RE.request_pause(defer=False)
-    )
+    pauser = OnMonitor(num_captured, _after_new_file(frames), lambda: RE.request_pause(defer=defer))
     with pytest.raises(RunEngineInterrupted):
-        RE(bp.count([det], num=3))
+        RE(plan)
     pauser.join()
     assert RE.state == "paused"
+
+
+def test_pause_mid_trigger_then_resume(ioc, det, RE, catalog):
+    import bluesky.plans as bp
+
+    pvs = setpoint_pvs(det)
+    before = snapshot(pvs)
+    _run_until_paused(RE, bp.count([det], num=3), det.hdf1.num_captured, FPP + 1, defer=False)
     # paused: the cam does not acquire and the file is closed
     _assert_idle(ioc)
     RE.resume()
@@ -260,7 +245,7 @@ def test_pause_mid_trigger_then_resume(ioc, det, RE, catalog):
     assert run.metadata["stop"]["num_events"] == {"primary": 3}
     _check_frames_after_pause(det, run, 3)
     _assert_idle(ioc)
-    assert _snapshot(pvs) == before
+    assert snapshot(pvs) == before
 
 
 def test_pause_during_the_first_trigger(ioc, det, RE, catalog):
@@ -268,15 +253,8 @@ def test_pause_during_the_first_trigger(ioc, det, RE, catalog):
     and no datum claims it, so its resource is never emitted."""
     import bluesky.plans as bp
     import h5py
-    from bluesky.utils import RunEngineInterrupted
 
-    pauser = OnMonitor(
-        det.hdf1.num_captured, _after_new_file(1), lambda: RE.request_pause(defer=False)
-    )
-    with pytest.raises(RunEngineInterrupted):
-        RE(bp.count([det], num=2))
-    pauser.join()
-    assert RE.state == "paused"
+    _run_until_paused(RE, bp.count([det], num=2), det.hdf1.num_captured, 1, defer=False)
     first = det.hdf1.read_file_name
     RE.resume()
     run = catalog[-1]
@@ -306,8 +284,8 @@ def test_suspender_trips_mid_trigger_and_clears(ioc, det, RE, catalog):
 
     beam_dump = Signal(name="beam_dump", value=0)
     RE.install_suspender(SuspendBoolHigh(beam_dump, sleep=0))
-    pvs = _setpoints(det)
-    before = _snapshot(pvs)
+    pvs = setpoint_pvs(det)
+    before = snapshot(pvs)
     # observe (not replace) the device's pause(): the suspension is in effect once the
     # RunEngine has called it
     paused = threading.Event()
@@ -349,26 +327,19 @@ def test_suspender_trips_mid_trigger_and_clears(ioc, det, RE, catalog):
     assert run.metadata["stop"]["num_events"] == {"primary": 3}
     _check_frames_after_pause(det, run, 3)
     _assert_idle(ioc)
-    assert _snapshot(pvs) == before
+    assert snapshot(pvs) == before
 
 
 def test_pause_then_abort(ioc, det, RE, catalog):
     import bluesky.plans as bp
-    from bluesky.utils import RunEngineInterrupted
 
-    pvs = _setpoints(det)
-    before = _snapshot(pvs)
-    pauser = OnMonitor(
-        det.hdf1.num_captured, _after_new_file(FPP + 1), lambda: RE.request_pause(defer=False)
-    )
-    with pytest.raises(RunEngineInterrupted):
-        RE(bp.count([det], num=3))
-    pauser.join()
-    assert RE.state == "paused"
+    pvs = setpoint_pvs(det)
+    before = snapshot(pvs)
+    _run_until_paused(RE, bp.count([det], num=3), det.hdf1.num_captured, FPP + 1, defer=False)
     RE.abort("test: abort after a pause")
     assert RE.state == "idle"
     _assert_idle(ioc)
-    assert _snapshot(pvs) == before
+    assert snapshot(pvs) == before
     run = catalog[-1]
     assert run.metadata["stop"]["exit_status"] == "abort"
     # the point taken before the pause is intact and bit-exact
@@ -384,18 +355,11 @@ def test_deferred_pause_with_epics_file_names(ioc, det, RE, catalog):
     no trigger running: the file is still closed on pause and the next one opened on
     resume, named by the IOC's next FileNumber."""
     import bluesky.plans as bp
-    from bluesky.utils import RunEngineInterrupted
 
     det.hdf1.file_name.set("paused_scan").wait(10)
-    pvs = _setpoints(det)
-    before = _snapshot(pvs)
-    pauser = OnMonitor(
-        det.hdf1.num_captured, _after_new_file(FPP + 1), lambda: RE.request_pause(defer=True)
-    )
-    with pytest.raises(RunEngineInterrupted):
-        RE(bp.count([det], num=3))
-    pauser.join()
-    assert RE.state == "paused"
+    pvs = setpoint_pvs(det)
+    before = snapshot(pvs)
+    _run_until_paused(RE, bp.count([det], num=3), det.hdf1.num_captured, FPP + 1, defer=True)
     _assert_idle(ioc)
     RE.resume()
     run = catalog[-1]
@@ -417,7 +381,7 @@ def test_deferred_pause_with_epics_file_names(ioc, det, RE, catalog):
         Path(ioc.read_root, "pause", "paused_scan_000043.h5"),
     ]
     _assert_idle(ioc)
-    assert _snapshot(pvs) == before
+    assert snapshot(pvs) == before
     # epics naming: FileNumber is the user's numbering, moved on by the two files
     assert ca_get(ioc.prefix + "HDF1:FileNumber_RBV") == 44
 
@@ -427,26 +391,20 @@ def test_pause_during_a_stream_fails_the_run_clearly(ioc, det, RE, catalog):
     a message saying so, and the frames written are still collected."""
     import bluesky.plans as bp
     import h5py
-    from bluesky.utils import FailedStatus, RunEngineInterrupted
+    from bluesky.utils import FailedStatus
 
     det.image1.kind = "omitted"
     det.stream_frames = 50
-    pvs = _setpoints(det)
-    before = _snapshot(pvs)
-    pauser = OnMonitor(
-        det.hdf1.num_captured, _after_new_file(2), lambda: RE.request_pause(defer=False)
-    )
-    with pytest.raises(RunEngineInterrupted):
-        RE(bp.fly([det]))
-    pauser.join()
-    assert RE.state == "paused"
+    pvs = setpoint_pvs(det)
+    before = snapshot(pvs)
+    _run_until_paused(RE, bp.fly([det]), det.hdf1.num_captured, 2, defer=False)
     wait_pv(ioc.prefix + "cam1:AcquireBusy", lambda v: v == 0, timeout=WAIT)
     with pytest.raises(FailedStatus) as info:
         RE.resume()
     assert "cannot be resumed" in str(info.value.__cause__)
     assert RE.state == "idle"
     _assert_idle(ioc)
-    assert _snapshot(pvs) == before
+    assert snapshot(pvs) == before
     run = catalog[-1]
     assert run.metadata["stop"]["exit_status"] == "fail"
     with h5py.File(det.hdf1.read_file_name, "r") as f:
