@@ -165,6 +165,11 @@ def check_consistent(channel: Channel, kind: str, value, status) -> None:
     elif channel.enums:
         got = _rbv(channel)
         assert 0 <= int(got) < len(channel.enums), f"{channel.name}_RBV = {got} out of enum"
+    elif channel.type == ChannelType.STRING:
+        # a stringout record (e.g. TempSuffix): a number put to it is stored as its text
+        got = _rbv(channel)
+        assert isinstance(got, bytes), f"{channel.name}_RBV = {got!r} is not a string"
+        assert len(got.split(b"\0", 1)[0]) <= 39, f"{channel.name}_RBV longer than its record"
     else:
         got = _rbv(channel)
         if channel.type in (ChannelType.LONG, ChannelType.INT):
