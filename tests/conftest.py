@@ -23,6 +23,19 @@ import pytest
 
 from adtoolkit.ioc.launcher import SimulatedIOC, client_env, reserve_ports
 
+# Fuzz tests (hypothesis): the test suite is what CI runs to decide whether work lands, so
+# by default their examples are derived from each test (the same every run: a red run is
+# reproducible, and never caused by a new random draw). HYPOTHESIS_PROFILE=explore draws
+# fresh random examples, to hunt for new failures.
+try:
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:  # hypothesis is in the test extra; without it the fuzz tests fail to import
+    pass
+else:
+    _hypothesis_settings.register_profile("repeatable", derandomize=True, print_blob=True)
+    _hypothesis_settings.register_profile("explore", derandomize=False, print_blob=True)
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+
 #: ports reserved at start-up: [0] for the session IOC, the rest for ioc_factory
 POOL_SIZE = 6
 _saved_env: dict[str, str | None] = {}
