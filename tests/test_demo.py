@@ -172,7 +172,9 @@ def test_interrupt_stops_the_ioc(signum, tmp_path: Path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
-        env=_env(TMPDIR=str(tmp_path)),
+        # faulthandler: if the demo does not exit, SIGABRT below makes it print every
+        # thread's stack, so the failure says where it was stuck
+        env=_env(TMPDIR=str(tmp_path), PYTHONFAULTHANDLER="1"),
     )
     chunks: list[bytes] = []
     reader = threading.Thread(
@@ -192,7 +194,18 @@ def test_interrupt_stops_the_ioc(signum, tmp_path: Path):
         text = b"".join(chunks).decode(errors="replace")
         pid = int(text.split(" pid ")[1].split()[0])
         proc.send_signal(signum)
-        returncode = proc.wait(timeout=60)
+        try:
+            returncode = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+            reader.join(5)
+            stderr = b"".join(chunks).decode(errors="replace")
+            pytest.fail(f"the demo did not exit within 60 s of {signum!r}:\n{stderr[-8000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()
