@@ -166,6 +166,18 @@ def test_xml_file_name_put_validation(cam, ioc, tmp_path):
     cam.put("HDF1:XMLFileName", EMPTY)
 
 
+def _capture(cam, frames: int) -> str:
+    """Start a capture, acquire ``frames`` frames, wait for it to end; the file's name."""
+    cam.put("HDF1:Capture", 1, wait=False)
+    cam.wait_value("HDF1:Capture_RBV", 1)
+    full = cam.get("HDF1:FullFileName_RBV")
+    cam.put("cam1:ImageMode", "Multiple")
+    cam.put("cam1:NumImages", frames)
+    acquire(cam, frames)
+    cam.wait_value("HDF1:Capture_RBV", 0)
+    return full
+
+
 def _stream_setup(cam, folder, name, num_capture=0, **extra):
     cam.put("HDF1:EnableCallbacks", 1)
     cam.put("HDF1:BlockingCallbacks", "Yes")
@@ -212,13 +224,7 @@ def test_cam_and_plugin_ndattributes_reach_the_file(cam, ioc):
     # the EPICS_PV attribute is served by this same IOC: its monitor must connect
     _stream_setup(cam, folder, "attrs", num_capture=3)
     acquire(cam)  # one frame first, so the CA monitor of AcqTime has its value
-    cam.put("HDF1:Capture", 1, wait=False)
-    cam.wait_value("HDF1:Capture_RBV", 1)
-    full = cam.get("HDF1:FullFileName_RBV")
-    cam.put("cam1:ImageMode", "Multiple")
-    cam.put("cam1:NumImages", 3)
-    acquire(cam, 3)
-    cam.wait_value("HDF1:Capture_RBV", 0)
+    full = _capture(cam, 3)
     with h5py.File(full, "r") as f:
         g = f["/entry/instrument/NDAttributes"]
         assert list(g["Model"][:]) == [b"Basic simulator"] * 3
@@ -264,13 +270,7 @@ def test_epics_pv_attribute_of_an_ioc_started_later(cam, ioc, ioc_factory):
     try:
         other.put("cam1:NumImages", 7)
         _stream_setup(cam, folder, "late", num_capture=3)
-        cam.put("HDF1:Capture", 1, wait=False)
-        cam.wait_value("HDF1:Capture_RBV", 1)
-        full = cam.get("HDF1:FullFileName_RBV")
-        cam.put("cam1:ImageMode", "Multiple")
-        cam.put("cam1:NumImages", 3)
-        acquire(cam, 3)
-        cam.wait_value("HDF1:Capture_RBV", 0)
+        full = _capture(cam, 3)
     finally:
         other.close()
         cam.put("HDF1:NDAttributesFile", EMPTY)
@@ -287,13 +287,7 @@ def test_compression_the_ioc_cannot_do_is_said_in_write_message(cam, ioc):
     folder = ioc.write_root / "jpeg_fallback"
     folder.mkdir(exist_ok=True)
     _stream_setup(cam, folder, "jpeg", num_capture=2, Compression="JPEG")
-    cam.put("HDF1:Capture", 1, wait=False)
-    cam.wait_value("HDF1:Capture_RBV", 1)
-    full = cam.get("HDF1:FullFileName_RBV")
-    cam.put("cam1:ImageMode", "Multiple")
-    cam.put("cam1:NumImages", 2)
-    acquire(cam, 2)
-    cam.wait_value("HDF1:Capture_RBV", 0)
+    full = _capture(cam, 2)
     assert cam.get("HDF1:WriteStatus") == 0
     assert (
         cam.get("HDF1:WriteMessage")

@@ -178,21 +178,27 @@ def _resources(run) -> list[dict]:
     return [doc for name, doc in run.documents(fill="no") if name == "resource"]
 
 
-def _check_frames_after_pause(det, run, num: int) -> None:
-    """Every frame of every event is the cam's, the replayed point's frames are the
-    replayed trigger's, and the interrupted trigger's frames are claimed by no datum."""
-    import h5py
-
+def _event_frames(run, num: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The run's frames and each event's image1:ArrayData, checked: the last frame of each
+    point is bit-exact with what the cam produced then, and the frames before it are the
+    cam's preceding frames, in order."""
     data = run.primary.read()
     images = data["pdet_image"].values.astype(np.int64)
     assert images.shape == (num, FPP, Y, X)
     ca = [f.astype(np.int64) for f in _ca_frames(data)]
     for i in range(num):
-        # the last frame of each point is bit-exact with what the cam produced then ...
         np.testing.assert_array_equal(images[i, FPP - 1], ca[i])
-        # ... and the frames before it are the cam's preceding frames, in order
         for j in range(FPP - 1):
             np.testing.assert_array_equal(images[i, j + 1] - images[i, j], GAIN)
+    return images, ca
+
+
+def _check_frames_after_pause(det, run, num: int) -> None:
+    """Every frame of every event is the cam's, the replayed point's frames are the
+    replayed trigger's, and the interrupted trigger's frames are claimed by no datum."""
+    import h5py
+
+    images, ca = _event_frames(run, num)
     # two files: the one closed by the pause, the one opened on resume (point 0 again)
     resources = _resources(run)
     assert len(resources) == 2, resources
@@ -259,14 +265,7 @@ def test_pause_during_the_first_trigger(ioc, det, RE, catalog):
     RE.resume()
     run = catalog[-1]
     assert run.metadata["stop"]["exit_status"] == "success"
-    data = run.primary.read()
-    images = data["pdet_image"].values.astype(np.int64)
-    assert images.shape == (2, FPP, Y, X)
-    ca = [f.astype(np.int64) for f in _ca_frames(data)]
-    for i in range(2):
-        np.testing.assert_array_equal(images[i, FPP - 1], ca[i])
-        for j in range(FPP - 1):
-            np.testing.assert_array_equal(images[i, j + 1] - images[i, j], GAIN)
+    images, ca = _event_frames(run, 2)
     resources = _resources(run)
     assert [Path(r["root"], r["resource_path"]) for r in resources] == [
         Path(det.hdf1.read_file_name)
@@ -364,14 +363,7 @@ def test_deferred_pause_with_epics_file_names(ioc, det, RE, catalog):
     RE.resume()
     run = catalog[-1]
     assert run.metadata["stop"]["exit_status"] == "success"
-    data = run.primary.read()
-    images = data["pdet_image"].values.astype(np.int64)
-    assert images.shape == (3, FPP, Y, X)
-    ca = [f.astype(np.int64) for f in _ca_frames(data)]
-    for i in range(3):
-        np.testing.assert_array_equal(images[i, FPP - 1], ca[i])
-        for j in range(FPP - 1):
-            np.testing.assert_array_equal(images[i, j + 1] - images[i, j], GAIN)
+    images, ca = _event_frames(run, 3)
     for i in range(1, 3):  # no frame lost or taken between points
         np.testing.assert_array_equal(ca[i] - ca[i - 1], FPP * GAIN)
     # the pause came after point 1: points 0 and 1 in one file, point 2 in the next
