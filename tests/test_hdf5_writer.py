@@ -16,9 +16,10 @@ import hdf5plugin  # also registers the decompression filters for reading back
 import numpy as np
 import pytest
 
+from adtoolkit.adcore.attributes import load_attributes
 from adtoolkit.ioc.hdf5.writer import HDF5Writer, HDF5WriterError, blosc_supports
 from adtoolkit.ioc.ndarray import NDArray, NDAttribute, NDDimension
-from adtoolkit.ioc.ndattributes import AttributeCollector, load_attributes
+from adtoolkit.ioc.ndattributes import AttributeCollector
 
 DATA = Path(__file__).parent / "data" / "hdf5"
 SRC = Path(__file__).resolve().parent.parent / "src"

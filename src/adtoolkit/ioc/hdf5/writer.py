@@ -38,15 +38,16 @@ from typing import Any
 import h5py
 import numpy as np
 
-from adtoolkit.ioc.hdf5.layout import (
+from adtoolkit.adcore.attributes import definitions_from
+from adtoolkit.adcore.layout import (
     DEFAULT_LAYOUT_MESSAGE,
     LAYOUT_OK_MESSAGE,
-    Layout,
-    LayoutAttribute,
-    LayoutDataset,
     LayoutError,
-    LayoutGroup,
-    parse_layout,
+    LayoutTree,
+    TreeAttribute,
+    TreeDataset,
+    TreeGroup,
+    parse_layout_tree,
     validate_layout_param,
 )
 from adtoolkit.ioc.ndarray import NDArray, NDAttribute, NDDimension
@@ -226,7 +227,7 @@ def _constant_value(value: str, kind: str | None) -> Any:
     return value
 
 
-def _write_constant_attribute(obj: h5py.HLObject, attr: LayoutAttribute) -> None:
+def _write_constant_attribute(obj: h5py.HLObject, attr: TreeAttribute) -> None:
     value = _constant_value(attr.value, attr.type)
     if isinstance(value, str):
         write_string_attribute(obj, attr.name, value)
@@ -593,13 +594,13 @@ class HDF5Writer:
         #: a warning about the open file for WriteMessage (WriteStatus stays OK)
         self.open_message = ""
         self._space = SpaceGuard("")
-        self.layout: Layout | None = None
+        self.layout: LayoutTree | None = None
         self.mode = "Single"
         self._params: Mapping[str, Any] = {}
         self._detectors: dict[str, _DetectorDataset] = {}
         self._default_det: _DetectorDataset | None = None
         self._attr_dsets: list[_AttributeDataset] = []
-        self._close_attrs: list[tuple[str, LayoutAttribute]] = []
+        self._close_attrs: list[tuple[str, TreeAttribute]] = []
         self._file_attrs: dict[str, NDAttribute] = {}
         self._perf_rows: list[tuple[float, float, float, float, float]] = []
         self._store_attr = True
@@ -632,7 +633,7 @@ class HDF5Writer:
 
     def _plugin_collector(self) -> Any:
         """The plugin's own AttributeCollector (given, or built from definitions)."""
-        from adtoolkit.ioc.ndattributes import AttributeCollector, definitions_from
+        from adtoolkit.ioc.ndattributes import AttributeCollector
 
         given = self._params.get("_plugin_attributes")
         if isinstance(given, AttributeCollector):  # the plugin's own, monitors and all
@@ -673,7 +674,7 @@ class HDF5Writer:
         self.mode = mode
         xml_name = str(params.get("XMLFileName", "") or "")
         try:
-            layout = parse_layout(xml_name)
+            layout = parse_layout_tree(xml_name)
         except LayoutError as exc:
             self._readback("XMLValid", 0)
             self._readback("XMLErrorMsg", str(exc))
@@ -810,7 +811,7 @@ class HDF5Writer:
 
     def _create_tree(
         self,
-        group: LayoutGroup,
+        group: TreeGroup,
         h5group: h5py.Group,
         data: np.ndarray,
         multi: bool,
@@ -839,14 +840,14 @@ class HDF5Writer:
             self._create_tree(sub, h5sub, data, multi, num_capture, chunks, filters)
 
     @staticmethod
-    def _write_dataset_constants(h5obj: h5py.HLObject, d: LayoutDataset) -> None:
+    def _write_dataset_constants(h5obj: h5py.HLObject, d: TreeDataset) -> None:
         for attr in d.attributes.values():
             if attr.source == "constant":
                 _write_constant_attribute(h5obj, attr)
 
     def _create_detector(
         self,
-        d: LayoutDataset,
+        d: TreeDataset,
         h5group: h5py.Group,
         data: np.ndarray,
         multi: bool,
@@ -928,9 +929,9 @@ class HDF5Writer:
             return self._open_dims
         return [NDDimension(n) for n in reversed(data.shape)]
 
-    def _write_open_attributes(self, group: LayoutGroup, h5group: h5py.Group) -> None:
+    def _write_open_attributes(self, group: TreeGroup, h5group: h5py.Group) -> None:
         """ndattribute-sourced HDF5 attributes: OnFileOpen now, OnFileClose remembered."""
-        elements: list[tuple[str, dict[str, LayoutAttribute]]] = []
+        elements: list[tuple[str, dict[str, TreeAttribute]]] = []
         for g in group.walk():
             if g.path != "/":
                 elements.append((g.path, g.attributes))
@@ -1010,7 +1011,7 @@ class HDF5Writer:
                 node.set_single(nd)
             self._attr_dsets.append(node)
 
-    def _create_hardlinks(self, group: LayoutGroup) -> None:
+    def _create_hardlinks(self, group: TreeGroup) -> None:
         assert self.file is not None
         for g in group.walk():
             for link in (g.hardlinks[k] for k in sorted(g.hardlinks)):
