@@ -187,3 +187,26 @@ def test_macro_verdicts_match_the_real_ioc(real_ioc, tmp_path):
         caput("cam1:NDAttributesFile", str(path))
         verdicts.append(wait_status(lambda v: v != STATUS_NOT_FOUND, "the file's verdict"))
     assert verdicts == [status for _, _, status in REAL_IOC_MACRO_VERDICTS]
+
+
+# --------------------------------------------------------------------------- one tree
+
+
+def test_the_default_layout_is_one_tree_for_the_validator_the_writer_and_the_builders():
+    """ADCore's default layout is written once (adcore.layout): the validator finds no
+    error in it, the IOC writes from it, and xml.default_layout() is read from it."""
+    from adtoolkit.adcore.layout import default_layout_document, layout_tree_from_document
+    from adtoolkit.xml import Dataset, Group, HardLink, default_layout
+    from adtoolkit.xml.validator import ERROR, validate_layout_document
+
+    doc = default_layout_document()
+    assert [p for p in validate_layout_document(doc) if p.severity == ERROR] == []
+    tree = layout_tree_from_document(doc)
+    assert tree.default_detector_dataset().path == "/entry/instrument/detector/data"
+    assert tree.ndattr_default_group().path == "/entry/instrument/NDAttributes"
+    layout = default_layout()
+    data = layout.find("/entry/instrument/detector/data")
+    assert isinstance(data, Dataset) and data.det_default and data.source == "detector"
+    assert isinstance(layout.find("/entry/instrument/NDAttributes"), Group)
+    link = layout.find("/entry/data/data")
+    assert isinstance(link, HardLink) and link.target == "/entry/instrument/detector/data"

@@ -1,16 +1,22 @@
-"""The NDFileHDF5 layout XML: a lenient parser and the built-in default layout.
+"""NDFileHDF5 layouts as ADCore reads them: the layout tree and the default layout.
 
 The layout file (XMLFileName) tells NDFileHDF5 which groups, datasets,
 attributes and hard links to create, where the detector frames go and where
-each NDAttribute is stored (ADCORE_BEHAVIOUR.md B.4).  ADCore's own reader is
-lenient: unknown root attributes (``xmlns:xsi``...) and unknown elements only log
-a warning.  We mirror that, but refuse what would make the file ambiguous
+each NDAttribute is stored (ADCORE_BEHAVIOUR.md B.4).  This module turns the
+document of :mod:`.xmlreader` (the tree the validator checks too) into the
+:class:`LayoutTree` the simulated IOC writes its files from.  ADCore's own reader
+is lenient: unknown root attributes (``xmlns:xsi``...) and unknown elements only
+log a warning.  We mirror that, but refuse what would make the file ambiguous
 (duplicate names in one group, missing names, a relative hard-link target).
 
-Children are kept in dicts and visited in *sorted name order*, because ADCore
-stores them in ``std::map``: that order decides which dataset wins when two
-claim the same NDAttribute, and which detector dataset is the default when none
-is marked ``det_default``.
+Children are kept in dicts and visited in *sorted name order* (the ordered views
+of :class:`TreeGroup` and :class:`LayoutTree`), because ADCore stores them in
+``std::map``: that order decides which dataset wins when two claim the same
+NDAttribute, and which detector dataset is the default when none is marked
+``det_default``.
+
+ADCore's built-in layout (used when XMLFileName is empty) is written here once,
+as XML: the IOC, the validator and ``adtoolkit.xml.default_layout()`` all read it.
 """
 
 from __future__ import annotations
