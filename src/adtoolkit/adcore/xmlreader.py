@@ -102,16 +102,20 @@ def declared_encoding(head: str) -> str | None:
     return match.group(1) if match else None
 
 
+def _transcode(name: str, convert, value: str | bytes, encoding: str):
+    """``convert(value, encoding)``; a failure is the XML declaration's (line 1)."""
+    try:
+        return convert(value, encoding)
+    except (UnicodeError, LookupError) as exc:
+        raise XMLParseError(
+            name, 1, f"cannot use the encoding declared in the XML declaration ({encoding}): {exc}"
+        ) from None
+
+
 def _encode(text: str, name: str) -> bytes:
     """Literal XML as the bytes its declaration says (expat decodes by it)."""
     body = text.lstrip("\ufeff")
-    encoding = declared_encoding(body) or "utf-8"
-    try:
-        return body.encode(encoding)
-    except (UnicodeEncodeError, LookupError) as exc:
-        raise XMLParseError(
-            name, 1, f"cannot encode the XML as the encoding it declares ({encoding}): {exc}"
-        ) from None
+    return _transcode(name, str.encode, body, declared_encoding(body) or "utf-8")
 
 
 def read_source(
@@ -185,12 +189,7 @@ def decode(data: bytes, name: str) -> str:
     """The text of ``data``, decoded as its XML declaration says (default UTF-8)."""
     _check_utf8(data, name)
     encoding = declared_encoding(data[:200].decode("latin-1")) or "utf-8"
-    try:
-        return data.decode(encoding).lstrip("\ufeff")
-    except (UnicodeDecodeError, LookupError) as exc:
-        raise XMLParseError(
-            name, 1, f"cannot read the encoding declared in the XML declaration: {exc}"
-        ) from None
+    return _transcode(name, bytes.decode, data, encoding).lstrip("\ufeff")
 
 
 def parse_document(
