@@ -102,6 +102,9 @@ class RealIOC:
         )
         self.proc: subprocess.Popen | None = None
 
+    #: How long a CA failure may take to turn into the IOC's exit (a core dump is slow).
+    death_wait = 30.0
+
     # -- life cycle
     def start(self, timeout: float = 60.0) -> None:
         log = open(self.root / "ioc.log", "wb")  # noqa: SIM115 (kept open for the IOC's life)
@@ -176,6 +179,8 @@ class RealIOC:
 
 class SimIOC(RealIOC):
     """adtoolkit's simulated IOC, measured the same way (for a list of differences only)."""
+
+    death_wait = 2.0
 
     def start(self, timeout: float = 60.0) -> None:
         log = open(self.root / "sim.log", "wb")  # noqa: SIM115 (kept open for the IOC's life)
@@ -300,9 +305,17 @@ def acquire(ioc: RealIOC, outdir: Path, timeout: float = 20.0) -> dict:
     number = int(ioc.get("HDF1:FileNumber_RBV"))
     before = int(ioc.get("HDF1:ArrayCounter_RBV"))
     ioc.put("cam1:Acquire", 1, callback=True, timeout=timeout)
-    if int(ioc.get("HDF1:ArrayCounter_RBV")) <= before:
-        raise RuntimeError("HDF1 did not receive the frame")
     expected = outdir / f"x_{number}.h5"
+    # the real IOC is done here; an IOC that calls plugins asynchronously gets a moment
+    deadline = time.monotonic() + 5.0
+    while int(ioc.get("HDF1:ArrayCounter_RBV")) <= before:
+        if time.monotonic() > deadline:
+            raise RuntimeError("HDF1 did not receive the frame")
+        time.sleep(0.05)
+    while not expected.exists() and int(ioc.get("HDF1:FileNumber_RBV")) == number:
+        if time.monotonic() > deadline or ioc.get("HDF1:WriteStatus") != "Write OK":
+            break
+        time.sleep(0.05)
     # the file name and number in the message differ from run to run
     message = ioc.get("HDF1:WriteMessage", string=True).replace(str(outdir), "DIR")
     message = re.sub(r"x_\d+\.h5", "x_N.h5", message)
@@ -484,7 +497,7 @@ def measure(ioc: RealIOC, case: dict, outdir: Path) -> dict:
             raise
         # a CA failure: the IOC may be dying (a core dump takes a while on a busy machine)
         try:
-            ioc.proc.wait(timeout=30)
+            ioc.proc.wait(timeout=ioc.death_wait)
         except subprocess.TimeoutExpired:
             if _answers(ioc):
                 raise
@@ -539,7 +552,7 @@ def compare_sim(port: int) -> None:
             case = {**row, "path": path, "attributes_path": pair}
             try:
                 r = measure(ioc, case, Path(out))
-            except RuntimeError as exc:
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
                 r = {"error": str(exc)[-160:]}
             verdict = ioc_verdict({**row, "ioc": r}, path) if "error" not in r else ("?", "")
             same += verdict[0] == row["verdict"]
