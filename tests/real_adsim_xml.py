@@ -121,14 +121,17 @@ class RealIOC:
         # every earlier file reach the HDF5 file too.  The pipe stays open: EOF ends the iocsh.
         self.proc.stdin.write(b"var eraseNDAttributes 1\n")
         self.proc.stdin.flush()
+        self._wait_until_answering(timeout, "ioc.log")
+
+    def _wait_until_answering(self, timeout: float, log: str) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"real IOC exited at start, see {self.root / 'ioc.log'}")
+                raise RuntimeError(f"the IOC exited at start, see {self.root / log}")
             with contextlib.suppress(RuntimeError):
                 self.get("HDF1:XMLValid_RBV", timeout=1.0)
                 return
-        raise RuntimeError(f"real IOC did not answer within {timeout} s on port {self.port}")
+        raise RuntimeError(f"the IOC did not answer within {timeout} s on port {self.port}")
 
     def stop(self) -> None:
         if self.proc is None:
@@ -202,14 +205,7 @@ class SimIOC(RealIOC):
             start_new_session=True,
             env=env,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sim IOC exited at start, see {self.root / 'sim.log'}")
-            with contextlib.suppress(RuntimeError):
-                self.get("HDF1:XMLValid_RBV", timeout=1.0)
-                return
-        raise RuntimeError(f"sim IOC did not answer within {timeout} s on port {self.port}")
+        self._wait_until_answering(timeout, "sim.log")
 
 
 @contextlib.contextmanager
@@ -398,22 +394,25 @@ def cases(files: list[Path] | None = None) -> list[dict]:
     return out
 
 
+def _root(path: Path) -> ElementTree.Element | None:
+    try:
+        return ElementTree.parse(path).getroot()
+    except ElementTree.ParseError:
+        return None
+
+
 def declared_attributes(path: Path) -> list[str]:
     """The NDAttribute names an attributes file declares (every child's name=, duplicates kept)."""
-    try:
-        root = ElementTree.parse(path).getroot()
-    except ElementTree.ParseError:
+    root = _root(path)
+    if root is None:
         return []
     return [child.get("name") for child in root if child.get("name") is not None]
 
 
-def declared_paths(path: Path) -> list[str]:
-    """Every HDF5 object and attribute a layout asks for, duplicates kept (``path@attr``)."""
-    try:
-        root = ElementTree.parse(path).getroot()
-    except ElementTree.ParseError:
-        return []
-    out: list[str] = []
+def _layout_items(path: Path) -> list[tuple[str, ElementTree.Element]]:
+    """(``/a/b`` or ``/a/b@attr``, element) for every named thing a layout declares."""
+    root = _root(path)
+    out: list[tuple[str, ElementTree.Element]] = []
 
     def walk(node: ElementTree.Element, where: str) -> None:
         for child in node:
@@ -421,34 +420,28 @@ def declared_paths(path: Path) -> list[str]:
             if name is None:
                 continue
             if child.tag == "attribute":
-                out.append(f"{where or '/'}@{name}")
+                out.append((f"{where or '/'}@{name}", child))
             elif child.tag in ("group", "dataset", "hardlink"):
-                out.append(f"{where}/{name}")
+                out.append((f"{where}/{name}", child))
                 walk(child, f"{where}/{name}")
 
-    walk(root, "")
+    if root is not None:
+        walk(root, "")
     return out
+
+
+def declared_paths(path: Path) -> list[str]:
+    """Every HDF5 object and attribute a layout asks for, duplicates kept (``path@attr``)."""
+    return [where for where, _ in _layout_items(path)]
 
 
 def declared_constants(path: Path) -> list[str]:
     """Datasets a layout gives a non-empty constant value."""
-    try:
-        root = ElementTree.parse(path).getroot()
-    except ElementTree.ParseError:
-        return []
-    out: list[str] = []
-
-    def walk(node: ElementTree.Element, where: str) -> None:
-        for child in node:
-            name = child.get("name")
-            if name is None or child.tag not in ("group", "dataset"):
-                continue
-            if child.tag == "dataset" and child.get("source") == "constant" and child.get("value"):
-                out.append(f"{where}/{name}")
-            walk(child, f"{where}/{name}")
-
-    walk(root, "")
-    return out
+    return [
+        where
+        for where, node in _layout_items(path)
+        if node.tag == "dataset" and node.get("source") == "constant" and node.get("value")
+    ]
 
 
 def ioc_verdict(row: dict, path: Path) -> tuple[str, str]:
@@ -559,18 +552,8 @@ def compare_sim(port: int) -> None:
             if verdict[0] != row["verdict"] or r != row["ioc"]:
                 diff = {k: (row["ioc"].get(k), r.get(k)) for k in set(r) | set(row["ioc"])}
                 diff = {k: v for k, v in diff.items() if v[0] != v[1]}
-                print(
-                    json.dumps(
-                        {
-                            "file": row["file"],
-                            "kind": row["kind"],
-                            "real": row["verdict"],
-                            "sim": verdict,
-                            "diff": diff,
-                        }
-                    )[:1500],
-                    flush=True,
-                )
+                head = {"file": row["file"], "kind": row["kind"], "real": row["verdict"]}
+                print(json.dumps({**head, "sim": verdict, "diff": diff}), flush=True)
     print(f"sim IOC gives the real IOC's verdict on {same}/{len(table)}")
 
 
