@@ -278,6 +278,8 @@ def _h5_tree(path: Path) -> dict:
         if isinstance(group, h5py.Group):
             for name, obj in group.items():
                 names.append(name)
+                if not isinstance(obj, h5py.Dataset):  # "a/b" nests a group (sim IOC)
+                    continue
                 if obj.dtype == np.float32 and np.all(np.isnan(obj[()])):
                     no_value.append(name)
     return {
