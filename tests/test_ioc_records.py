@@ -27,7 +27,7 @@ pytestmark = pytest.mark.ioc
         ("HDF1:Dimensions_RBV", ChannelType.LONG, 10),
         ("cam1:AcquireTime", ChannelType.DOUBLE, 1),
         ("cam1:StatusMessage_RBV", ChannelType.CHAR, 256),
-        ("image1:ArrayData", ChannelType.CHAR, 3 * 1024 * 1024),
+        ("image1:ArrayData", ChannelType.CHAR, 12_000_000),
     ],
 )
 def test_native_types_and_lengths(ca, suffix, dbr, count):

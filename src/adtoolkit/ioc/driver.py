@@ -36,8 +36,15 @@ def _element(n: int) -> Callable[[Any], int]:
 
 #: records fed by other records (subArray/calc chains) -> (drvInfo, converter)
 DERIVED: dict[str, tuple[str, Callable[[Any], Any]]] = {}
+
+
+def _sub_array(n: int) -> Callable[[Any], list[int]]:
+    # a subArray record (MALM 10, NELM 1): one element of the Dimensions waveform
+    return lambda dims: [int(dims[n]) if n < len(dims) else 0]
+
+
 for _n in range(10):
-    DERIVED[f"Dim{_n}SA_RBV"] = ("ARRAY_DIMENSIONS", _element(_n))
+    DERIVED[f"Dim{_n}SA_RBV"] = ("ARRAY_DIMENSIONS", _sub_array(_n))
     DERIVED[f"ArraySize{_n}_RBV"] = ("ARRAY_DIMENSIONS", _element(_n))
 DERIVED["AcquireBusy"] = ("ACQUIRE_BUSY", lambda v: ("Done", "Acquiring")[1 if v else 0])
 DERIVED["ArrayRate_RBV"] = ("ARRAY_RATE", float)

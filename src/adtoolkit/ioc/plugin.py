@@ -91,6 +91,10 @@ class PluginDriver(NDArrayDriver):
         p = self.params
         for name, value in self._boot.items():
             p.set(name, value)
+        # plugins that pass no arrays on (file writers, StdArrays) boot with
+        # ArrayCallbacks Disable, as on the real IOC; every other one Enable
+        if {"NDFile", "NDStdArrays"} & set(self.all_templates()):
+            p.set("ARRAY_CALLBACKS", 0)
         p.set("PLUGIN_TYPE", self.plugin_type)
         p.set("QUEUE_FREE", self._boot["QUEUE_SIZE"])
         p.set("NUM_THREADS", 1)

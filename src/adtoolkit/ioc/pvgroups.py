@@ -67,6 +67,18 @@ class _RecordMixin:
     _adt_spec: RecordSpec | None = None
     _adt_binding: Binding | None = None
 
+    async def verify_value(self, data):
+        # an output record clamps to DRVL..DRVH as ao/longout do (caproto would
+        # refuse the put); an input record shows whatever its driver reads
+        low = getattr(self, "lower_ctrl_limit", 0)
+        high = getattr(self, "upper_ctrl_limit", 0)
+        if low != high and isinstance(data, int | float):
+            spec = self._adt_spec
+            if spec is None or not spec.writable:
+                return data
+            data = type(data)(min(max(data, low), high))
+        return await super().verify_value(data)
+
     async def write(self, value, **kwargs):
         try:
             return await super().write(value, **kwargs)
@@ -155,14 +167,31 @@ def _channel_class(spec: RecordSpec) -> tuple[type, dict[str, Any]]:
         if spec.ftvl in ("CHAR", "UCHAR"):
             kw["strip_null_terminator"] = False  # image bytes, not text
             return (Bytes if rw else BytesRO), kw
+        display(spec, kw)
         if spec.ftvl in ("SHORT", "USHORT"):
             return (Short if rw else ShortRO), kw
         if spec.ftvl in ("LONG", "ULONG"):
             return (Long if rw else LongRO), kw
         return (Double if rw else DoubleRO), kw
+    display(spec, kw)
     if spec.param_kind == "float":
+        kw["precision"] = spec.prec
         return (Double if rw else DoubleRO), kw
     return (Long if rw else LongRO), kw
+
+
+def display(spec: RecordSpec, kw: dict[str, Any]) -> None:
+    """DBR_CTRL metadata as the record gives it: EGU, HOPR/LOPR, and the drive
+    limits (DRVH/DRVL of an output record, HOPR/LOPR of an input one)."""
+    if spec.egu:
+        kw["units"] = spec.egu
+    if spec.hopr or spec.lopr:
+        kw["upper_disp_limit"] = spec.hopr
+        kw["lower_disp_limit"] = spec.lopr
+    high, low = (spec.drvh, spec.drvl) if spec.writable else (spec.hopr, spec.lopr)
+    if high or low:
+        kw["upper_ctrl_limit"] = high
+        kw["lower_ctrl_limit"] = low
 
 
 def initial_value(spec: RecordSpec) -> Any:

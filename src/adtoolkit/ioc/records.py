@@ -9,7 +9,10 @@ its own template``, the cam serves ``NDArrayBase + ADBase + simDetector``.
 
 Table format, one record per line::
 
-    name | record type | asyn drvInfo | options (val=, nelm=, ftvl=) | enums
+    name | record type | asyn drvInfo | options | enums
+
+Options are ``key=value`` words (shell quoting for spaces): val, nelm, ftvl,
+and the display fields egu, prec, hopr, lopr, drvh, drvl, desc.
 
 Enum strings are ``;``-separated; ``RGB1=2`` gives a state whose raw value
 (the mbbo ``ONVL``...) differs from its index.
@@ -18,6 +21,7 @@ Enum strings are ``;``-separated; ``RGB1=2`` gives a state whose raw value
 from __future__ import annotations
 
 import functools
+import shlex
 from dataclasses import dataclass
 from importlib import resources
 
@@ -48,6 +52,14 @@ class RecordSpec:
     enum_values: tuple[int, ...] = ()
     #: serve the record's fields too (e.g. "mbbi" for ``.DISA``); costly, so opt-in
     record_fields: str = ""
+    #: display fields as the template sets them (DBR_CTRL metadata and .EGU ...)
+    egu: str = ""
+    prec: int = 0
+    hopr: float = 0.0
+    lopr: float = 0.0
+    drvh: float = 0.0
+    drvl: float = 0.0
+    desc: str = ""
 
     @property
     def writable(self) -> bool:
@@ -99,14 +111,16 @@ def _parse_line(line: str) -> RecordSpec:
     cols += [""] * (5 - len(cols))
     name, rtype, drvinfo, options, enums = cols[:5]
     kwargs: dict = {}
-    for opt in options.split():
+    for opt in shlex.split(options):
         key, _, val = opt.partition("=")
         if key == "val":
             kwargs["value"] = val
-        elif key == "nelm":
-            kwargs["nelm"] = int(val)
-        elif key == "ftvl":
-            kwargs["ftvl"] = val
+        elif key in ("nelm", "prec"):
+            kwargs[key] = int(val)
+        elif key in ("ftvl", "egu", "desc"):
+            kwargs[key] = val
+        elif key in ("hopr", "lopr", "drvh", "drvl"):
+            kwargs[key] = float(val)
         else:
             raise ValueError(f"unknown option {opt!r} for record {name}")
     if enums:

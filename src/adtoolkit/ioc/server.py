@@ -48,8 +48,15 @@ DEFAULT_INSTANCE: dict[str, Any] = {
             "port": "IMAGE1",
             "ndarray_port": "SIM1",
             "enabled": True,
+            "nelm": 12_000_000,  # NELEMENTS of EXAMPLE_commonPlugins.cmd
         },
-        {"type": "NDFileHDF5", "suffix": "HDF1:", "port": "HDF1", "ndarray_port": "SIM1"},
+        {
+            "type": "NDFileHDF5",
+            "suffix": "HDF1:",
+            "port": "HDF1",
+            "ndarray_port": "SIM1",
+            "xmlsize": 2048,  # XMLSIZE macro of commonPlugins.cmd's dbLoadRecords
+        },
         {"type": "NDStats", "suffix": "Stats1:", "port": "STATS1", "ndarray_port": "SIM1"},
         {"type": "NDROI", "suffix": "ROI1:", "port": "ROI1", "ndarray_port": "SIM1"},
         {"type": "NDProcess", "suffix": "Proc1:", "port": "PROC1", "ndarray_port": "SIM1"},
@@ -230,6 +237,13 @@ def make_context_class() -> type:
     return PaddingContext
 
 
+def _macro_overrides(definition: Mapping[str, Any]) -> tuple[tuple[str, str, Any], ...]:
+    """Record fields that st.cmd sets through dbLoadRecords macros (XMLSIZE)."""
+    if "xmlsize" in definition:
+        return (("NDAttributesFile", "nelm", int(definition["xmlsize"])),)
+    return ()
+
+
 class PortRegistry(dict):
     """asyn port name -> driver, for NDArrayPort wiring."""
 
@@ -297,7 +311,7 @@ class SimDetectorIOC:
                 pdef["suffix"],
                 plugin.all_templates(),
                 plugin.addr_templates(),
-                plugin.record_overrides(),
+                plugin.record_overrides() + _macro_overrides(pdef),
             )
             self.plugins.append(plugin)
         for suffix, records in boot:
