@@ -17,14 +17,11 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from adtoolkit.ioc.driver import NDArrayDriver
+from adtoolkit.ioc.driver import NDArrayDriver, PortRegistry
 from adtoolkit.ioc.ndarray import NDArray
 from adtoolkit.ioc.params import Publisher
-
-if TYPE_CHECKING:
-    from adtoolkit.ioc.server import PortRegistry
 
 
 class PluginDriver(NDArrayDriver):

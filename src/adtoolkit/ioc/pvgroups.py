@@ -7,25 +7,23 @@ class, and :func:`port_group` composes the templates one asyn port loads
 ``SubGroup(prefix="")``, as ``dbLoadRecords`` stacks templates on one
 ``$(P)$(R)``.
 
-Records are bound to the port's asyn parameters (:mod:`adtoolkit.ioc.params`)
-after the group is instantiated: a put goes to the driver's ``write_param``,
-and driver-side changes come back through ``ParamList.call_callbacks``.
+Records are bound to the port's asyn parameters after the group is
+instantiated, by the device-support layer (:mod:`adtoolkit.ioc.devsup`); this
+module knows records only, never drivers.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 import numpy as np
 from caproto import (
     AlarmSeverity,
     AlarmStatus,
     ChannelType,
-    SkipWrite,
     SubscriptionType,
     native_type,
 )
@@ -49,11 +47,14 @@ from caproto.server.server import (
 
 from adtoolkit.ioc.records import RecordSpec, compose
 
-if TYPE_CHECKING:
-    from adtoolkit.ioc.driver import PortDriver
-
 #: DBR_STRING holds at most 39 characters plus the NUL
 MAX_STRING = 39
+
+
+class RecordSupport(Protocol):
+    """What binds a record to its driver (device support, :mod:`adtoolkit.ioc.devsup`)."""
+
+    async def put(self, instance: Any, value: Any) -> Any: ...
 
 
 class _RecordMixin:
@@ -65,7 +66,7 @@ class _RecordMixin:
     """
 
     _adt_spec: RecordSpec | None = None
-    _adt_binding: Binding | None = None
+    _adt_binding: RecordSupport | None = None
 
     async def verify_value(self, data):
         # an output record clamps to DRVL..DRVH as ao/longout do (caproto would
@@ -308,107 +309,3 @@ def iter_records(group: PVGroup) -> Iterable[tuple[RecordGroup, Any]]:
         if isinstance(sub, RecordGroup):
             for channel in sub.attr_pvdb.values():
                 yield sub, channel
-
-
-# --------------------------------------------------------------------------
-# binding records to parameters
-
-
-class Binding:
-    """Connects one record to one asyn parameter of a driver."""
-
-    def __init__(self, driver: PortDriver, addr: int, spec: RecordSpec, channel: Any) -> None:
-        self.driver = driver
-        self.addr = addr
-        self.spec = spec
-        self.channel = channel
-        self.params = driver.param_list(addr)
-        self.param = self.params.params[spec.drvinfo]
-        self.to_channel = _to_channel(spec, channel)
-        self.from_channel = _from_channel(spec, channel)
-
-    async def put(self, instance: Any, value: Any) -> Any:
-        """A client put: validate, hand to the driver, answer like the record."""
-        raw = self.from_channel(value)
-        await self.driver.write_async(self.addr, self.spec.drvinfo, raw)
-        # like asyn, the write's callbacks are done before the put completes
-        await self.driver.publisher.flush()
-        if not self.spec.follows_driver:
-            return value
-        if self.spec.rtype == "busy" and raw:
-            await self._wait_done(instance)
-        raise SkipWrite()
-
-    async def _wait_done(self, instance: Any) -> None:
-        """A busy record's put completes when the driver sets it back to 0."""
-        await self.driver.publisher.flush()
-        if self.param.value == 0:
-            return
-        done = asyncio.Event()
-
-        def waiter(value: Any) -> None:
-            if value in (0, self.spec.enum_strings[0] if self.spec.enum_strings else 0):
-                done.set()
-
-        waiters = instance.__dict__.setdefault("_adt_waiters", [])
-        waiters.append(waiter)
-        try:
-            await done.wait()
-        finally:
-            waiters.remove(waiter)
-
-
-def _to_channel(spec: RecordSpec, channel: Any) -> Callable[[Any], Any]:
-    if spec.is_enum:
-        strings = channel.enum_strings
-        table = dict(zip(spec.enum_values, strings, strict=False))
-
-        def conv(v: Any) -> Any:
-            v = int(v)
-            if v in table:
-                return table[v]
-            return strings[v] if 0 <= v < len(strings) else strings[0]
-
-        return conv
-    if spec.rtype in ("stringin", "stringout"):
-        return lambda v: str(v)[:MAX_STRING]
-    if spec.is_char_string:
-        return str
-    if spec.rtype == "waveform":
-        return lambda v: v
-    if spec.param_kind == "float":
-        return float
-    return int
-
-
-def _from_channel(spec: RecordSpec, channel: Any) -> Callable[[Any], Any]:
-    name = spec.name
-    if spec.is_enum:
-        strings = list(channel.enum_strings)
-        values = list(spec.enum_values) or list(range(len(strings)))
-
-        def conv(v: Any) -> int:
-            if isinstance(v, str):
-                if v in strings:
-                    return values[strings.index(v)]
-                raise ValueError(f"{name}: {v!r} is not one of {strings}")
-            i = int(v)
-            if 0 <= i < len(strings):
-                return values[i]
-            raise ValueError(f"{name}: state {i} is out of range 0..{len(strings) - 1}")
-
-        return conv
-    if spec.rtype in ("stringin", "stringout") or spec.is_char_string:
-        return lambda v: channel.preprocess_value(v)
-    if spec.param_kind == "float":
-        return float
-    if spec.rtype == "waveform":
-        return lambda v: v
-
-    def to_int(v: Any) -> int:
-        i = int(v)
-        if not -(2**31) <= i < 2**31:
-            raise ValueError(f"{name}: {i} does not fit a 32-bit integer")
-        return i
-
-    return to_int

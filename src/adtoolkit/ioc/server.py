@@ -21,13 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from adtoolkit.ioc.driver import NDArrayDriver
+from adtoolkit.ioc.devsup import bind_records
+from adtoolkit.ioc.driver import NDArrayDriver, PortRegistry
 from adtoolkit.ioc.ndarray import DATA_TYPES
-from adtoolkit.ioc.params import Publisher
+from adtoolkit.ioc.params import Publisher, set_channel_now
 from adtoolkit.ioc.plugin import PluginDriver
 from adtoolkit.ioc.plugins import PLUGIN_CLASSES
 from adtoolkit.ioc.pvgroups import port_group
 from adtoolkit.ioc.simdetector import SimDetector
+
+__all__ = ["DEFAULT_INSTANCE", "PortRegistry", "SimDetectorIOC", "load_instance"]
 
 log = logging.getLogger(__name__)
 
@@ -244,13 +247,6 @@ def _macro_overrides(definition: Mapping[str, Any]) -> tuple[tuple[str, str, Any
     return ()
 
 
-class PortRegistry(dict):
-    """asyn port name -> driver, for NDArrayPort wiring."""
-
-    def get(self, name: str, default: Any = None) -> NDArrayDriver | None:  # type: ignore[override]
-        return super().get(name, default)
-
-
 class SimDetectorIOC:
     """The whole IOC: drivers, their record groups, and the CA server."""
 
@@ -346,8 +342,6 @@ class SimDetectorIOC:
         raw = binding.from_channel(value)
         binding.driver._write(binding.addr, binding.spec.drvinfo, raw)
         if not binding.spec.follows_driver:
-            from adtoolkit.ioc.params import set_channel_now
-
             set_channel_now(channel, binding.to_channel(raw), time.time())
 
     def _add(
@@ -358,7 +352,7 @@ class SimDetectorIOC:
         for name in group.pvdb:
             if name in self.pvdb:
                 raise ValueError(f"PV {name} served twice (suffix {suffix!r})")
-        driver.bind(group)
+        bind_records(driver, group)
         self.pvdb.update(group.pvdb)
         self.groups[driver.port_name] = group
         if driver.port_name in self.registry:
