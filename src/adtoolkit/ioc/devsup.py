@@ -167,7 +167,7 @@ def _to_channel(spec: RecordSpec, channel: Any) -> Callable[[Any], Any]:
         return lambda v: str(v)[:MAX_STRING]
     if spec.is_char_string:
         return str
-    if spec.rtype == "waveform":
+    if spec.param_kind == "array":
         return lambda v: v
     if spec.param_kind == "float":
         return float
@@ -195,7 +195,7 @@ def _from_channel(spec: RecordSpec, channel: Any) -> Callable[[Any], Any]:
         return lambda v: channel.preprocess_value(v)
     if spec.param_kind == "float":
         return float
-    if spec.rtype == "waveform":
+    if spec.param_kind == "array":
         return lambda v: v
 
     def to_int(v: Any) -> int:

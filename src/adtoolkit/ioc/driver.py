@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ADCORE_VERSION = "3.12.1"
+#: ADCoreVersion_RBV of every port (the ADCore release whose records are served)
+ADCORE_VERSION = "3.14.0"
 
 
 #: hook returning extra NDAttributes for one array (the NDAttributesFile list)
@@ -118,6 +119,9 @@ class PortDriver:
 class NDArrayDriver(PortDriver):
     """asynNDArrayDriver: what every driver and plugin serves (NDArrayBase)."""
 
+    #: ADCoreVersion_RBV (the IOC sets it to the version it was asked to be)
+    adcore_version: str = ADCORE_VERSION
+
     def __init__(self, port_name: str, publisher: Publisher, num_addr: int = 1) -> None:
         super().__init__(port_name, publisher, num_addr)
         #: plugins registered for this port's arrays: addr -> plugins
@@ -134,7 +138,10 @@ class NDArrayDriver(PortDriver):
         super().init_params()
         p = self.params
         p.set("PORT_NAME_SELF", self.port_name)
-        p.set("ADCORE_VERSION", ADCORE_VERSION)
+        p.set("ADCORE_VERSION", self.adcore_version)
+        # no file read yet: asynNDArrayDriver reports "File not found" for ""
+        if "ND_ATTRIBUTES_STATUS" in p:
+            p.set("ND_ATTRIBUTES_STATUS", 1)
         p.set("POOL_MAX_MEMORY", 0.0)
         p.define("ARRAY_RATE", "float", 0.0)
         for name in ("POOL_MAX_BUFFERS",):

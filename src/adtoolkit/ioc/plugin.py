@@ -96,7 +96,11 @@ class PluginDriver(NDArrayDriver):
         p.set("QUEUE_FREE", self._boot["QUEUE_SIZE"])
         p.set("NUM_THREADS", 1)
         p.set("MAX_THREADS", 1)
-        p.set("DRIVER_VERSION", "adtoolkit")
+        p.set("DRIVER_VERSION", self.adcore_version)  # a plugin's version is ADCore's
+        # a plugin never sets these: the records keep their template VAL
+        for name in ("MANUFACTURER", "MODEL", "SERIAL_NUMBER", "SDK_VERSION", "FIRMWARE_VERSION"):
+            if name in p:
+                p.set(name, "Unknown")
 
     def start(self) -> None:
         """Connect to the upstream port and start the worker thread."""

@@ -160,7 +160,7 @@ def _channel_class(spec: RecordSpec) -> tuple[type, dict[str, Any]]:
         return (Enum if rw else EnumRO), kw
     if spec.rtype in ("stringin", "stringout"):
         return (String if rw else StringRO), kw
-    if spec.rtype == "waveform":
+    if spec.param_kind == "array" or spec.is_char_string:
         kw["max_length"] = spec.nelm
         if spec.is_char_string:
             kw["report_as_string"] = False
@@ -204,7 +204,7 @@ def initial_value(spec: RecordSpec) -> Any:
             return strings[spec.enum_values.index(raw)]
         return strings[0]
     kind = spec.param_kind
-    if spec.rtype == "waveform" and not spec.is_char_string:
+    if spec.param_kind == "array":
         # one element, never an empty array: pyepics crashes (SIGSEGV) on a
         # zero-length monitor update of a channel it subscribed with a count
         if spec.ftvl in ("CHAR", "UCHAR"):
@@ -254,7 +254,7 @@ def template_group(
     ``overrides`` are (record, field, value) macro substitutions, e.g.
     ``("ArrayData", "nelm", 3 * 1024 * 1024)`` like NDStdArrays' NELEMENTS.
     """
-    specs = {spec.name: spec for _, spec in compose(template).values()}
+    specs = {spec.name: spec for _, spec in compose(template, legacy=True).values()}
     for name, key, value in overrides:
         specs[name] = dataclasses.replace(specs[name], **{key: value})
     attrs: dict[str, Any] = {"_template": template, "_specs": {}}
@@ -281,13 +281,15 @@ def port_group(
     templates: Iterable[str],
     addr_templates: Iterable[tuple[str, str, int]] = (),
     overrides: tuple[tuple[str, str, Any], ...] = (),
+    legacy: bool = False,
 ) -> type[PVGroup]:
     """Compose the templates one port loads into a single PVGroup class.
 
     ``addr_templates`` adds (template, prefix, addr) subgroups such as the
-    overlays ``Over1:1:`` ... of NDOverlay.
+    overlays ``Over1:1:`` ... of NDOverlay; ``legacy`` adds the records of
+    older ADCore versions.
     """
-    merged = compose(*templates)
+    merged = compose(*templates, legacy=legacy)
     by_template: dict[str, list[str]] = {}
     for rec_name, (template, _) in merged.items():
         by_template.setdefault(template, []).append(rec_name)
@@ -296,7 +298,7 @@ def port_group(
         mine = tuple(o for o in overrides if o[0] in names)
         attrs[template] = SubGroup(template_group(template, tuple(names), mine), prefix="")
     for template, prefix, addr in addr_templates:
-        names = tuple(spec.name for _, spec in compose(template).values())
+        names = tuple(spec.name for _, spec in compose(template, legacy=legacy).values())
         attrs[f"{template}_{addr}"] = SubGroup(
             template_group(template, names), prefix=prefix, addr=addr
         )

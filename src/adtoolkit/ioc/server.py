@@ -28,13 +28,14 @@ from adtoolkit.ioc.params import Publisher, set_channel_now
 from adtoolkit.ioc.plugin import PluginDriver
 from adtoolkit.ioc.plugins import PLUGIN_CLASSES
 from adtoolkit.ioc.pvgroups import port_group
+from adtoolkit.ioc.records import ADCORE_DEFAULT, adcore_version, serves_legacy
 from adtoolkit.ioc.simdetector import SimDetector
 
 __all__ = ["DEFAULT_INSTANCE", "PortRegistry", "SimDetectorIOC", "load_instance"]
 
 log = logging.getLogger(__name__)
 
-#: the plugin set of ADSimDetector's EXAMPLE_commonPlugins.cmd, as ophyd/apstools name them
+#: the plugin set of ADSimDetector's EXAMPLE_commonPlugins.cmd, with its port names
 DEFAULT_INSTANCE: dict[str, Any] = {
     "prefix": "ad:",
     "cam": {
@@ -48,7 +49,7 @@ DEFAULT_INSTANCE: dict[str, Any] = {
         {
             "type": "NDStdArrays",
             "suffix": "image1:",
-            "port": "IMAGE1",
+            "port": "Image1",
             "ndarray_port": "SIM1",
             "enabled": True,
             "nelm": 12_000_000,  # NELEMENTS of EXAMPLE_commonPlugins.cmd
@@ -56,7 +57,7 @@ DEFAULT_INSTANCE: dict[str, Any] = {
         {
             "type": "NDFileHDF5",
             "suffix": "HDF1:",
-            "port": "HDF1",
+            "port": "FileHDF1",
             "ndarray_port": "SIM1",
             "xmlsize": 2048,  # XMLSIZE macro of commonPlugins.cmd's dbLoadRecords
         },
@@ -67,9 +68,21 @@ DEFAULT_INSTANCE: dict[str, Any] = {
         {"type": "NDTransform", "suffix": "Trans1:", "port": "TRANS1", "ndarray_port": "SIM1"},
         {"type": "NDColorConvert", "suffix": "CC1:", "port": "CC1", "ndarray_port": "SIM1"},
         {"type": "NDCircularBuff", "suffix": "CB1:", "port": "CB1", "ndarray_port": "SIM1"},
-        {"type": "NDFileTIFF", "suffix": "TIFF1:", "port": "TIFF1", "ndarray_port": "SIM1"},
-        {"type": "NDFileJPEG", "suffix": "JPEG1:", "port": "JPEG1", "ndarray_port": "SIM1"},
-        {"type": "NDFileNetCDF", "suffix": "netCDF1:", "port": "NETCDF1", "ndarray_port": "SIM1"},
+        {"type": "NDFileTIFF", "suffix": "TIFF1:", "port": "FileTIFF1", "ndarray_port": "SIM1"},
+        # reads dark and flat-field images into Proc1 (commonPlugins.cmd)
+        {
+            "type": "NDFileTIFF",
+            "suffix": "Proc1:TIFF:",
+            "port": "PROC1TIFF",
+            "ndarray_port": "SIM1",
+        },
+        {"type": "NDFileJPEG", "suffix": "JPEG1:", "port": "FileJPEG1", "ndarray_port": "SIM1"},
+        {
+            "type": "NDFileNetCDF",
+            "suffix": "netCDF1:",
+            "port": "FileNetCDF1",
+            "ndarray_port": "SIM1",
+        },
         {"type": "NDPva", "suffix": "Pva1:", "port": "PVA1", "ndarray_port": "SIM1"},
     ],
 }
@@ -255,8 +268,14 @@ class SimDetectorIOC:
         prefix: str | None = None,
         instance: Mapping[str, Any] | None = None,
         write_root: str | os.PathLike | None = None,
+        adcore: str | None = None,
     ) -> None:
         instance = copy.deepcopy(dict(instance or DEFAULT_INSTANCE))
+        #: the ADCore release whose records are served: R3-14's by default; an
+        #: older one (``--adcore 3.4``) adds the records ophyd's and apstools'
+        #: classes of that time name (PoolMaxBuffers, FileNumber_Sync, ...)
+        self.adcore = adcore or str(instance.get("adcore", ADCORE_DEFAULT))
+        self.legacy = serves_legacy(self.adcore)
         self.prefix = prefix if prefix is not None else instance.get("prefix", "ad:")
         self.write_root = Path(write_root).resolve() if write_root else None
         self.publisher = Publisher()
@@ -347,7 +366,10 @@ class SimDetectorIOC:
     def _add(
         self, driver: NDArrayDriver, suffix: str, templates, addr_templates=(), overrides=()
     ) -> None:
-        group_cls = port_group(type(driver).__name__, templates, addr_templates, overrides)
+        driver.adcore_version = ".".join(str(n) for n in (adcore_version(self.adcore) + (0, 0))[:3])
+        group_cls = port_group(
+            type(driver).__name__, templates, addr_templates, overrides, legacy=self.legacy
+        )
         group = group_cls(prefix=self.prefix + suffix)
         for name in group.pvdb:
             if name in self.pvdb:
