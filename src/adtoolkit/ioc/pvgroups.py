@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -45,7 +46,10 @@ from caproto.server.server import (
     PvpropertyStringRO,
 )
 
+from adtoolkit.ioc.fields import make_field
 from adtoolkit.ioc.records import RecordSpec, compose
+
+logger = logging.getLogger(__name__)
 
 #: DBR_STRING holds at most 39 characters plus the NUL
 MAX_STRING = 39
@@ -67,6 +71,24 @@ class _RecordMixin:
 
     _adt_spec: RecordSpec | None = None
     _adt_binding: RecordSupport | None = None
+
+    def get_field(self, field: str) -> Any:
+        """``NAME.FIELD``: made on first use (see :mod:`adtoolkit.ioc.fields`)."""
+        if not field:
+            return self
+        if field in getattr(self, "fields", {}):  # caproto record fields (record=...)
+            return self.fields[field]
+        cache = self.__dict__.setdefault("_adt_fields", {})
+        channel = cache.get(field)
+        if channel is None:
+            try:
+                channel = cache[field] = make_field(self, field)
+            except KeyError:
+                raise
+            except Exception as exc:  # a field we cannot serve: "not found", logged
+                logger.warning("%s.%s: %s", self.pvname, field, exc)
+                raise KeyError(field) from None
+        return channel
 
     async def verify_value(self, data):
         # an output record clamps to DRVL..DRVH as ao/longout do (caproto would
