@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from importlib import resources
 from typing import Any
 
 from adtoolkit.ioc.driver import NDArrayDriver, PortRegistry
@@ -68,7 +69,15 @@ class PluginDriver(NDArrayDriver):
     @classmethod
     def all_templates(cls) -> tuple[str, ...]:
         """Templates loaded on this plugin's prefix, in dbLoadRecords order."""
-        return ("NDArrayBase", "NDPluginBase") + cls.templates + ("NDCompat",)
+        templates = cls.templates
+        # a plugin's own template (NDFileTIFF.template ...) if it has a table
+        own = cls.plugin_type
+        if (
+            own not in templates
+            and resources.files("adtoolkit.ioc").joinpath("db", f"{own}.txt").is_file()
+        ):
+            templates = (*templates, own)
+        return ("NDArrayBase", "NDPluginBase") + templates + ("NDCompat",)
 
     def addr_templates(self) -> tuple[tuple[str, str, int], ...]:
         """(template, prefix, asyn address) loaded once per address (overlays)."""

@@ -105,7 +105,7 @@ class RecordSpec:
     @property
     def param_kind(self) -> str:
         """The asyn interface of the parameter behind this record."""
-        if self.rtype in ("ao", "ai", "calc", "calcout"):
+        if self.rtype in ("ao", "ai", "calc", "calcout", "dfanout"):
             return "float"
         if self.rtype in ("stringin", "stringout") or self.is_char_string:
             return "str"
