@@ -37,6 +37,13 @@ DELIBERATE = {
 }
 
 
+#: Files on which the real IOC itself is not repeatable, and what it does.
+UNSTABLE = {
+    "tests/data/xml_broken/layout_group_no_name.xml": "a <group> without name=: ADCore R3-14 "
+    "crashed in most runs and wrote a file in one (undefined behaviour); either is accepted",
+}
+
+
 def _case_id(case: dict) -> str:
     return f"{case['file']}[{case['kind']}]"
 
@@ -107,5 +114,11 @@ def test_real_ioc_still_gives_the_recorded_verdict(case, real_ioc):
     live = {**case, "path": path, "attributes_path": pair}
     with tempfile.TemporaryDirectory() as out:
         measured = real.measure(real_ioc, live, Path(out))
+    if case["file"] in UNSTABLE and measured != case["ioc"]:
+        assert measured.get("crashed") or measured.get("written"), (
+            UNSTABLE[case["file"]],
+            measured,
+        )
+        return
     assert measured == case["ioc"]
     assert real.ioc_verdict({**case, "ioc": measured}, path) == (case["verdict"], case["why"])

@@ -268,8 +268,9 @@ class _LayoutChecker:
             if kind in ("group", "dataset"):
                 self.report(
                     node,
-                    f"<{kind}> without name=: the IOC (ADCore R3-14) crashes when it opens a "
-                    "file with this layout",
+                    f"<{kind}> without name=: the IOC (ADCore R3-14) "
+                    + ("can crash" if kind == "group" else "crashes")
+                    + " when it opens a file with this layout",
                 )
             else:
                 self.report(node, f"<{kind}> without name=: NDFileHDF5 ignores it")
