@@ -154,15 +154,29 @@ def _open_nexus(path: Path, entry: str | None, mapper: Callable[[str], str]) -> 
                 scalars[k] = scal[k][()]
         detectors: dict[str, da.Array] = {}
         for det_name, det in grp["instrument"].items():
-            if det.attrs.get("NX_class") != "NXdetector" or "frames_per_point" not in det:
+            fpp = _frames_per_point(det)
+            if fpp is None:
                 continue
-            fpp = int(det["frames_per_point"][()])
             detectors[det_name] = _points(_nexus_frames(det, files, mapper, path), fpp)
     except Exception:
         for h in files:
             h.close()
         raise
     return OpenedRun(uid, start, scalars, time, detectors, source=str(path), _files=files)
+
+
+def _frames_per_point(det: h5py.Group) -> int | None:
+    """Frames per point of an exported NXdetector; None if it is not a bluesky detector.
+
+    Exports since NXDL 2026 keep it in the detector's ``bluesky`` NXcollection;
+    earlier ones had it as a field of the NXdetector itself.
+    """
+    if det.attrs.get("NX_class") != "NXdetector":
+        return None
+    for where in ("bluesky/frames_per_point", "frames_per_point"):
+        if where in det:
+            return int(det[where][()])
+    return None
 
 
 def _nexus_frames(
