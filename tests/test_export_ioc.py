@@ -13,6 +13,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
+from ioc_helpers import configure_noisy_frames
 from test_export import assert_valid_nexus
 
 from adtoolkit.export import export
@@ -50,21 +51,7 @@ def acquired(ioc, tmp_path_factory):
         read_path=str(ioc.read_root) + "/export/%Y/%m/%d/",
     )
     try:
-        cam = det.cam
-        for sig, value in (
-            (cam.size.size_x, X),
-            (cam.size.size_y, Y),
-            (cam.bin_x, 1),
-            (cam.bin_y, 1),
-            (cam.data_type, "UInt16"),
-            (cam.color_mode, "Mono"),
-            (cam.acquire_time, 0.001),
-            (cam.acquire_period, 0.0),
-            (cam.sim_mode, "Offset&Noise"),
-            (cam.noise, 500),
-            (cam.offset, 1000),
-        ):
-            sig.set(value).wait(10)
+        configure_noisy_frames(det, X, Y)
         (count_uid,) = RE(bp.count([det], num=POINTS))
         (scan_uid,) = RE(bpp.baseline_wrapper(bp.scan([det, gauss], th, -1, 1, POINTS), [mu]))
     finally:

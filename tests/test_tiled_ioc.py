@@ -14,6 +14,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
+from ioc_helpers import configure_noisy_frames
 
 pytest.importorskip("tiled.server", reason="tiled not installed (pip install 'adtoolkit[tiled]')")
 pytest.importorskip("bluesky_tiled_plugins", reason="bluesky-tiled-plugins not installed")
@@ -37,21 +38,7 @@ def _make_detector(ioc, name: str, sub: str, fpp: int = 1):
         write_path=f"{ioc.write_root}/{sub}/",
         read_path=f"{ioc.read_root}/{sub}/",
     )
-    cam = det.cam
-    for sig, value in (
-        (cam.size.size_x, X),
-        (cam.size.size_y, Y),
-        (cam.bin_x, 1),
-        (cam.bin_y, 1),
-        (cam.data_type, "UInt16"),
-        (cam.color_mode, "Mono"),
-        (cam.acquire_time, 0.001),
-        (cam.acquire_period, 0.0),
-        (cam.sim_mode, "Offset&Noise"),
-        (cam.noise, 500),
-        (cam.offset, 1000),
-    ):
-        sig.set(value).wait(10)
+    configure_noisy_frames(det, X, Y)
     return det
 
 
