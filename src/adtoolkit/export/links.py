@@ -21,7 +21,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
-from .frames import DetectorFrames
+from ..runs.frames import DetectorFrames
 
 #: what an area detector's pixel values count (NXdetector ``data`` has NX_ANY units)
 DETECTOR_UNITS = "counts"
