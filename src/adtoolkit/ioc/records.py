@@ -30,7 +30,16 @@ ENUM_TYPES = frozenset({"bo", "bi", "mbbo", "mbbi", "busy"})
 #: records whose output record follows driver callbacks (asyn:READBACK info tag
 #: or busy device support), so a driver-side change shows on the setpoint too
 READBACK_OUTPUTS = frozenset(
-    {"Acquire", "AcquireBusy", "WriteFile", "ReadFile", "Capture", "FlushNow", "PreAllocBuffers"}
+    {
+        "Acquire",
+        "AcquireBusy",
+        "WriteFile",
+        "ReadFile",
+        "Capture",
+        "FlushNow",
+        "PreAllocBuffers",
+        "TSAcquire",
+    }
 )
 
 
@@ -56,6 +65,7 @@ class RecordSpec:
             return (
                 self.drvinfo != ""
                 and not self.name.endswith("_RBV")
+                and not self.name.startswith("TS")  # time series: asynFloat64ArrayIn
                 and (self.name not in ("WriteMessage", "ArrayData", "Dimensions"))
             )
         return self.rtype in OUTPUT_TYPES

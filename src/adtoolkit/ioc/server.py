@@ -26,6 +26,7 @@ from adtoolkit.ioc.ndarray import DATA_TYPES
 from adtoolkit.ioc.params import Publisher
 from adtoolkit.ioc.plugin import PluginDriver
 from adtoolkit.ioc.plugins import PLUGIN_CLASSES
+from adtoolkit.ioc.plugins.common import COMMON_PLUGINS_EXTRA
 from adtoolkit.ioc.pvgroups import port_group
 from adtoolkit.ioc.simdetector import SimDetector
 
@@ -63,6 +64,7 @@ DEFAULT_INSTANCE: dict[str, Any] = {
         {"type": "NDPva", "suffix": "Pva1:", "port": "PVA1", "ndarray_port": "SIM1"},
     ],
 }
+DEFAULT_INSTANCE["plugins"] += COMMON_PLUGINS_EXTRA
 
 
 def load_instance(path: str | os.PathLike | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from adtoolkit.ioc.plugins.process import NDProcess
 from adtoolkit.ioc.plugins.roi import NDROI
 from adtoolkit.ioc.plugins.stats import NDStats
 from adtoolkit.ioc.plugins.stdarrays import NDStdArrays
+from adtoolkit.ioc.plugins.timeseries import NDTimeSeries
 
 #: plugin class name (as in ADCore) -> driver class
 PLUGIN_CLASSES: dict[str, type[PluginDriver]] = {
@@ -21,6 +22,7 @@ PLUGIN_CLASSES: dict[str, type[PluginDriver]] = {
     "NDColorConvert": make_passthrough("NDPluginColorConvert", ("NDColorConvert",)),
     "NDCircularBuff": make_passthrough("NDPluginCircularBuff", ("NDCircularBuff",)),
     "NDPva": make_passthrough("NDPluginPva", ("NDPva",)),
+    "NDTimeSeries": NDTimeSeries,
     "NDFileHDF5": NDFileHDF5,
     "NDFileTIFF": NDFileTIFF,
     "NDFileJPEG": NDFileJPEG,

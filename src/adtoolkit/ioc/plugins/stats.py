@@ -30,6 +30,34 @@ from adtoolkit.ioc.plugin import PluginDriver
 
 PROFILES = ("AVERAGE", "THRESHOLD", "CENTROID", "CURSOR")
 
+#: the values sent to the time-series port on address 1, in NDPluginStats' order
+#: (the asyn addresses of Stats1:TSMinValue ... Stats1:TSOrientation); the array's
+#: time stamp follows as the 23rd value (Stats1:TSTimestamp)
+TIME_SERIES = (
+    "MIN_VALUE",
+    "MIN_X",
+    "MIN_Y",
+    "MAX_VALUE",
+    "MAX_X",
+    "MAX_Y",
+    "MEAN_VALUE",
+    "SIGMA_VALUE",
+    "TOTAL",
+    "NET",
+    "CENTROID_TOTAL",
+    "CENTROIDX_VALUE",
+    "CENTROIDY_VALUE",
+    "SIGMAX_VALUE",
+    "SIGMAY_VALUE",
+    "SIGMAXY_VALUE",
+    "SKEWX_VALUE",
+    "SKEWY_VALUE",
+    "KURTOSISX_VALUE",
+    "KURTOSISY_VALUE",
+    "ECCENTRICITY_VALUE",
+    "ORIENTATION_VALUE",
+)
+
 
 class NDStats(PluginDriver):
     plugin_type = "NDPluginStats"
@@ -86,7 +114,21 @@ class NDStats(PluginDriver):
                     self._set_array(f"PROFILE_{key}", values)
         if p.get("COMPUTE_HISTOGRAM"):
             self._histogram(img)
+        if self.clients.get(1):  # a time-series port listens (Stats1:TS:)
+            self._send_time_series(array)
         self.emit(array)
+
+    def _send_time_series(self, array: NDArray) -> None:
+        """doTimeSeriesCallbacks: this array's statistics as one 1-D array on address 1."""
+        values = [self.params.get(name) for name in TIME_SERIES] + [array.timestamp]
+        point = NDArray(
+            data=np.asarray(values, dtype=np.float64),
+            unique_id=array.unique_id,
+            timestamp=array.timestamp,
+            epics_ts_sec=array.epics_ts_sec,
+            epics_ts_nsec=array.epics_ts_nsec,
+        )
+        self.do_callbacks(point, addr=1, origin=self._origin or self)
 
     def _statistics(self, img: np.ndarray) -> None:
         p = self.params
@@ -195,6 +237,7 @@ class NDStats(PluginDriver):
         prof["CENTROID_Y"] = img[:, col]
         prof["CURSOR_X"] = img[clamp(p.get("CURSOR_Y"), ny), :]
         prof["CURSOR_Y"] = img[:, clamp(p.get("CURSOR_X"), nx)]
+        p.set("CURSOR_VAL", float(img[clamp(p.get("CURSOR_Y"), ny), clamp(p.get("CURSOR_X"), nx)]))
 
     def _histogram(self, img: np.ndarray) -> None:
         p = self.params
