@@ -26,7 +26,7 @@ from adtoolkit.ioc.ndarray import DATA_TYPES
 from adtoolkit.ioc.params import Publisher
 from adtoolkit.ioc.plugin import PluginDriver
 from adtoolkit.ioc.plugins import PLUGIN_CLASSES
-from adtoolkit.ioc.plugins.common import COMMON_PLUGINS_EXTRA
+from adtoolkit.ioc.plugins.common import time_series_entry
 from adtoolkit.ioc.pvgroups import port_group
 from adtoolkit.ioc.simdetector import SimDetector
 
@@ -64,7 +64,9 @@ DEFAULT_INSTANCE: dict[str, Any] = {
         {"type": "NDPva", "suffix": "Pva1:", "port": "PVA1", "ndarray_port": "SIM1"},
     ],
 }
-DEFAULT_INSTANCE["plugins"] += COMMON_PLUGINS_EXTRA
+# the time series of Stats1 (Stats1:TS: and the Stats1:TSMinValue ... waveforms);
+# the rest of the commonPlugins set is iocs/commonPlugins (see adtoolkit.ioc.plugins.common)
+DEFAULT_INSTANCE["plugins"].insert(3, time_series_entry(1))
 
 
 def load_instance(path: str | os.PathLike | None) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from adtoolkit.ioc.plugins.ndfile import NDFileHDF5, NDFileJPEG, NDFileNetCDF, N
 from adtoolkit.ioc.plugins.overlay import NDOverlay
 from adtoolkit.ioc.plugins.process import NDProcess
 from adtoolkit.ioc.plugins.roi import NDROI
+from adtoolkit.ioc.plugins.roistat import NDROIStat
 from adtoolkit.ioc.plugins.stats import NDStats
 from adtoolkit.ioc.plugins.stdarrays import NDStdArrays
 from adtoolkit.ioc.plugins.timeseries import NDTimeSeries
@@ -23,6 +24,7 @@ PLUGIN_CLASSES: dict[str, type[PluginDriver]] = {
     "NDCircularBuff": make_passthrough("NDPluginCircularBuff", ("NDCircularBuff",)),
     "NDPva": make_passthrough("NDPluginPva", ("NDPva",)),
     "NDTimeSeries": NDTimeSeries,
+    "NDROIStat": NDROIStat,
     "NDFileHDF5": NDFileHDF5,
     "NDFileTIFF": NDFileTIFF,
     "NDFileJPEG": NDFileJPEG,

@@ -79,7 +79,7 @@ class NDTimeSeries(PluginDriver):
     def init_params(self) -> None:
         super().init_params()
         self.set("TS_NUM_AVERAGE", 1)
-        self._allocate()
+        self._allocate(publish_axis=False)  # the real IOC boots with TSTimeAxis all 0
 
     # -- writes ---------------------------------------------------------------
     def write_param(self, addr: int, name: str, value: Any) -> None:
@@ -121,13 +121,14 @@ class NDTimeSeries(PluginDriver):
             self.set("TS_ACQUIRE", 0)
             self._publish_series()
 
-    def _allocate(self) -> None:
+    def _allocate(self, publish_axis: bool = True) -> None:
         n = self.get("TS_NUM_POINTS")
         self._series = np.zeros((len(self.signals), n))
         self._stamps = np.zeros(n)
         self._point = 0
         self.set("TS_CURRENT_POINT", 0)
-        self._publish_axis()
+        if publish_axis:
+            self._publish_axis()
 
     def _publish_axis(self) -> None:
         """TSTimeAxis: 0, dt, 2 dt ...; in a circular buffer the newest point is at 0."""
