@@ -1,5 +1,6 @@
 """The commonPlugins instance (iocs/commonPlugins) over Channel Access: NDPluginROIStat
-(ROIStat1:, eight ROIs) and the time series of Stats2-5.
+(ROIStat1:, eight ROIs), NDPluginAttribute (Attr1:, eight attributes, with its time
+series Attr1:TS:) and the time series of Stats2-5.
 
 The expected ROIStat values were read from the real IOC (ADCore R3-14) after the
 same puts on the same 64 x 48 UInt16 LinearRamp frames (Gain 1, 2, 3): clipping
@@ -28,11 +29,28 @@ REAL = {
 }
 
 
-def acquire(ca) -> None:
-    """One frame, processed by ROIStat1 (waits on its ArrayCounter, not on the put)."""
-    before = ca.get("ROIStat1:ArrayCounter_RBV")
+def acquire(ca, plugin: str = "ROIStat1:") -> None:
+    """One frame, processed by ``plugin`` (waits on its ArrayCounter, not on the put)."""
+    before = ca.get(plugin + "ArrayCounter_RBV")
     ca.put("cam1:Acquire", 1)
-    ca.wait_value("ROIStat1:ArrayCounter_RBV", before + 1)
+    ca.wait_value(plugin + "ArrayCounter_RBV", before + 1)
+
+
+def small_frames(ca) -> None:
+    """64 x 48 UInt16 LinearRamp single frames, fast."""
+    for name, value in {
+        "ImageMode": "Single",
+        "SizeX": 64,
+        "SizeY": 48,
+        "DataType": "UInt16",
+        "ColorMode": "Mono",
+        "SimMode": "LinearRamp",
+        "Noise": 0.0,
+        "Offset": 0.0,
+        "AcquireTime": 0.001,
+        "AcquirePeriod": 0.0,
+    }.items():
+        ca.put("cam1:" + name, value)
 
 
 @pytest.fixture(scope="module")
@@ -86,19 +104,7 @@ def test_rois_port_names(common):
 
 def test_roistat_matches_the_real_ioc(common):
     ca = common[1]
-    for name, value in {
-        "ImageMode": "Single",
-        "SizeX": 64,
-        "SizeY": 48,
-        "DataType": "UInt16",
-        "ColorMode": "Mono",
-        "SimMode": "LinearRamp",
-        "Noise": 0.0,
-        "Offset": 0.0,
-        "AcquireTime": 0.001,
-        "AcquirePeriod": 0.0,
-    }.items():
-        ca.put("cam1:" + name, value)
+    small_frames(ca)
     ca.put("ROIStat1:EnableCallbacks", 1)
     ca.put("ROIStat1:BlockingCallbacks", 1)
     for roi, (min_x, min_y, size_x, size_y, bgd) in ROIS.items():
@@ -138,6 +144,7 @@ def test_roistat_matches_the_real_ioc(common):
 
 def test_roistat_refuses_a_colour_array_and_survives(common):
     ca = common[1]
+    small_frames(ca)
     ca.put("ROIStat1:EnableCallbacks", 1)
     ca.put("ROIStat1:BlockingCallbacks", 1)
     ca.put("ROIStat1:1:Use", 1)
@@ -179,3 +186,36 @@ def test_ophyd_async_roistat_connects_and_reads(common):
     assert size_x == 0
     assert port == "SIM1"
     assert stats_port == "SIM1"
+
+
+def test_attribute_values_sums_and_time_series(common):
+    """Attr1 as the real IOC behaves for the same puts: values and sums of the named
+    attributes, nothing for an unknown name, the time series of the values, and a
+    Reset that clears only the first attribute (Attr1:Reset is address 0)."""
+    ca = common[1]
+    small_frames(ca)
+    ca.put("Attr1:EnableCallbacks", 1)
+    ca.put("Attr1:BlockingCallbacks", 1)
+    ca.put("Attr1:1:AttrName", "NDArrayUniqueId")
+    ca.put("Attr1:2:AttrName", "NoSuchAttribute")
+    ca.put("Attr1:3:AttrName", "NDArrayUniqueId")
+    ca.put("Attr1:Reset", 1)
+    ca.put("Attr1:TS:TSNumPoints", 3)
+    ca.put("Attr1:TS:TSAcquire", 1, wait=False)
+    ca.wait_value("Attr1:TS:TSAcquiring", 1)
+    ids = []
+    for _ in range(3):
+        acquire(ca, "Attr1:")
+        ids.append(ca.get("cam1:UniqueId_RBV"))
+    assert ca.get("Attr1:1:Value_RBV") == ids[-1]
+    assert ca.get("Attr1:2:Value_RBV") == 0
+    ca.wait_value("Attr1:TS:TSAcquire", 0)  # full after 3 points
+    np.testing.assert_allclose(ca.get("Attr1:1:TSArrayValue"), ids)
+    assert not np.any(ca.get("Attr1:2:TSArrayValue"))
+    assert ca.get("Attr1:TS:ArraySize0_RBV") == 8  # one value per attribute
+    sum3 = ca.get("Attr1:3:ValueSum_RBV")
+    assert sum3 == sum(ids)  # attribute 3 was named just before these frames
+    ca.put("Attr1:Reset", 1)
+    assert ca.get("Attr1:1:ValueSum_RBV") == 0
+    assert ca.get("Attr1:3:ValueSum_RBV") == sum3
+    ca.put("Attr1:EnableCallbacks", 0)

@@ -169,6 +169,7 @@ def test_disabled_time_series_keeps_nothing(stats):
         *((f"ROI{n}:", {"PoolMaxBuffers"}) for n in range(1, 5)),
         *((f"CC{n}:", {"PoolMaxBuffers"}) for n in range(1, 3)),
         ("ROIStat1:", {"PoolMaxBuffers"}),
+        ("Attr1:", {"PoolMaxBuffers"}),
     ],
 )
 def test_records_of_the_real_ioc_are_served(real_records, suffix, extra):

@@ -65,7 +65,7 @@ class RecordSpec:
             return (
                 self.drvinfo != ""
                 and not self.name.endswith("_RBV")
-                and not self.name.startswith("TS")  # time series: asynFloat64ArrayIn
+                and not self.name.rsplit(":", 1)[-1].startswith("TS")  # time series: ArrayIn
                 and (self.name not in ("WriteMessage", "ArrayData", "Dimensions"))
             )
         return self.rtype in OUTPUT_TYPES

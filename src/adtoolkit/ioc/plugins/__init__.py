@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adtoolkit.ioc.plugin import PluginDriver, make_passthrough
+from adtoolkit.ioc.plugins.attribute import NDAttribute
 from adtoolkit.ioc.plugins.ndfile import NDFileHDF5, NDFileJPEG, NDFileNetCDF, NDFileTIFF
 from adtoolkit.ioc.plugins.overlay import NDOverlay
 from adtoolkit.ioc.plugins.process import NDProcess
@@ -25,6 +26,7 @@ PLUGIN_CLASSES: dict[str, type[PluginDriver]] = {
     "NDPva": make_passthrough("NDPluginPva", ("NDPva",)),
     "NDTimeSeries": NDTimeSeries,
     "NDROIStat": NDROIStat,
+    "NDAttribute": NDAttribute,
     "NDFileHDF5": NDFileHDF5,
     "NDFileTIFF": NDFileTIFF,
     "NDFileJPEG": NDFileJPEG,

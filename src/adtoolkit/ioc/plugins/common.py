@@ -3,7 +3,8 @@
 :data:`COMMON_PLUGINS_EXTRA` is what ``iocs/commonPlugins`` adds to the built-in
 default instance (see :mod:`adtoolkit.ioc.server`): the Stats plugins 2-5, a time-series port
 ``StatsN:TS:`` behind every Stats plugin (NDTimeSeriesConfigure("STATSn_TS", ...,
-"STATSn", 1, 23)), ROI2-ROI4, CC2 and ROIStat1 (8 ROIs).  As on the real IOC every one takes its
+"STATSn", 1, 23)), ROI2-ROI4, CC2, ROIStat1 (8 ROIs) and Attr1 (8 attributes, with its
+time series at ``Attr1:TS:``).  As on the real IOC every one takes its
 arrays from the cam: the NDArrayPort record's VAL ($(PORT)) overrides the port
 given to NDStatsConfigure at iocInit, so Stats2-5 read SIM1, not ROI1-4.
 """
@@ -43,4 +44,15 @@ COMMON_PLUGINS_EXTRA: list[dict[str, Any]] = [
     ),
     {"type": "NDColorConvert", "suffix": "CC2:", "port": "CC2", "ndarray_port": "SIM1"},
     {"type": "NDROIStat", "suffix": "ROIStat1:", "port": "ROISTAT1", "ndarray_port": "SIM1"},
+    {"type": "NDAttribute", "suffix": "Attr1:", "port": "ATTR1", "ndarray_port": "SIM1"},
+    {
+        "type": "NDTimeSeries",
+        "suffix": "Attr1:",  # the signal waveforms Attr1:1:TSArrayValue ...
+        "prefix": "TS:",
+        "signals": "NDAttributeTS",
+        "port": "ATTR1_TS",
+        "ndarray_port": "ATTR1",
+        "ndarray_addr": 1,
+        "enabled": True,
+    },
 ]
