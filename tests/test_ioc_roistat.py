@@ -148,6 +148,8 @@ def test_roistat_refuses_a_colour_array_and_survives(common):
     ca.put("ROIStat1:EnableCallbacks", 1)
     ca.put("ROIStat1:BlockingCallbacks", 1)
     ca.put("ROIStat1:1:Use", 1)
+    for record, value in (("MinX", 10), ("MinY", 5), ("SizeX", 20), ("SizeY", 10)):
+        ca.put("ROIStat1:1:" + record, value)
     ca.put("ROIStat1:ResetAll", 1)
     ca.put("cam1:ColorMode", "RGB1")
     acquire(ca)
