@@ -53,6 +53,10 @@ class NDAttribute(PluginDriver):
     def instance_options(cls, definition: dict[str, Any], ioc: Any) -> dict[str, Any]:
         return {"num_attributes": int(definition.get("num_attributes", NUM_ATTRIBUTES))}
 
+    def init_params(self) -> None:
+        super().init_params()
+        self.set("ARRAY_CALLBACKS", 0)  # NDPluginAttribute passes no arrays on by default
+
     def write_param(self, addr: int, name: str, value: Any) -> None:
         super().write_param(addr, name, value)
         if name == "ATTR_RESET":  # only the address written (Attr1:Reset: the first attribute)

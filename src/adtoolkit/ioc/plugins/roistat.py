@@ -63,12 +63,10 @@ class NDROIStat(PluginDriver):
     def init_params(self) -> None:
         super().init_params()
         # as the real IOC boots: the driver's values win over the templates' VAL
-        # (SizeX/SizeY VAL=1 show 0), and the Reset records read 1
-        self.set("ROISTAT_RESETALL", 1)
+        # (SizeX/SizeY VAL=1 show 0)
         for plist in self.lists:
             plist.set("ROISTAT_DIM0_SIZE", 0)
             plist.set("ROISTAT_DIM1_SIZE", 0)
-            plist.set("ROISTAT_RESET", 1)
         self._allocate()
 
     def _allocate(self) -> None:
