@@ -39,7 +39,16 @@ ARRAY_TYPES = frozenset({"waveform", "subArray"})
 #: records whose output record follows driver callbacks (asyn:READBACK info tag
 #: or busy device support), so a driver-side change shows on the setpoint too
 READBACK_OUTPUTS = frozenset(
-    {"Acquire", "AcquireBusy", "WriteFile", "ReadFile", "Capture", "FlushNow", "PreAllocBuffers"}
+    {
+        "Acquire",
+        "AcquireBusy",
+        "WriteFile",
+        "ReadFile",
+        "Capture",
+        "FlushNow",
+        "PreAllocBuffers",
+        "TSAcquire",
+    }
 )
 
 
@@ -76,6 +85,7 @@ class RecordSpec:
             return (
                 self.drvinfo != ""
                 and not self.name.endswith("_RBV")
+                and not self.name.rsplit(":", 1)[-1].startswith("TS")  # time series: ArrayIn
                 and (self.name not in ("WriteMessage", "ArrayData", "Dimensions"))
             )
         return self.rtype in OUTPUT_TYPES

@@ -27,6 +27,8 @@ from adtoolkit.ioc.ndarray import DATA_TYPES
 from adtoolkit.ioc.params import Publisher, set_channel_now
 from adtoolkit.ioc.plugin import PluginDriver
 from adtoolkit.ioc.plugins import PLUGIN_CLASSES
+from adtoolkit.ioc.plugins.common import time_series_entry
+from adtoolkit.ioc.plugins.pva import start_pva_server
 from adtoolkit.ioc.pvgroups import port_group
 from adtoolkit.ioc.records import ADCORE_DEFAULT, adcore_version, serves_legacy
 from adtoolkit.ioc.simdetector import SimDetector
@@ -86,6 +88,9 @@ DEFAULT_INSTANCE: dict[str, Any] = {
         {"type": "NDPva", "suffix": "Pva1:", "port": "PVA1", "ndarray_port": "SIM1"},
     ],
 }
+# the time series of Stats1 (Stats1:TS: and the Stats1:TSMinValue ... waveforms);
+# the rest of the commonPlugins set is iocs/commonPlugins (see adtoolkit.ioc.plugins.common)
+DEFAULT_INSTANCE["plugins"].insert(3, time_series_entry(1))
 
 
 def load_instance(path: str | os.PathLike | None) -> dict[str, Any]:
@@ -410,8 +415,12 @@ class SimDetectorIOC:
         self.start_drivers()
         ctx = make_context_class()(self.pvdb, interfaces)
 
+        pva: Any = None
+
         async def startup_hook(async_lib: Any) -> None:
+            nonlocal pva
             await self.publisher.flush()
+            pva = start_pva_server(self.plugins, ctx.ca_server_port, interfaces)  # Pva1:Image
             if ready is not None:
                 ready(ctx.ca_server_port)
 
@@ -419,6 +428,8 @@ class SimDetectorIOC:
         try:
             await ctx.run(log_pv_names=False, startup_hook=startup_hook)
         finally:
+            if pva is not None:
+                pva.stop()
             rate.cancel()
             self.stop_drivers()
             await self.publisher.stop()

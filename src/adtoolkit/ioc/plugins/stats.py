@@ -27,8 +27,41 @@ import numpy as np
 
 from adtoolkit.ioc.ndarray import NDArray
 from adtoolkit.ioc.plugin import PluginDriver
+from adtoolkit.ioc.plugins.timeseries import time_series_point
 
 PROFILES = ("AVERAGE", "THRESHOLD", "CENTROID", "CURSOR")
+
+#: the values sent to the time-series port on address 1, in NDPluginStats' order
+#: (the asyn addresses of Stats1:TSMinValue ... Stats1:TSOrientation); the array's
+#: time stamp follows as the 23rd value (Stats1:TSTimestamp)
+#: the centroid pass's values (0 when nothing reaches CentroidThreshold)
+CENTROID_VALUES = (
+    "CENTROIDX_VALUE",
+    "CENTROIDY_VALUE",
+    "SIGMAX_VALUE",
+    "SIGMAY_VALUE",
+    "SIGMAXY_VALUE",
+    "SKEWX_VALUE",
+    "SKEWY_VALUE",
+    "KURTOSISX_VALUE",
+    "KURTOSISY_VALUE",
+    "ECCENTRICITY_VALUE",
+    "ORIENTATION_VALUE",
+)
+TIME_SERIES = (
+    "MIN_VALUE",
+    "MIN_X",
+    "MIN_Y",
+    "MAX_VALUE",
+    "MAX_X",
+    "MAX_Y",
+    "MEAN_VALUE",
+    "SIGMA_VALUE",
+    "TOTAL",
+    "NET",
+    "CENTROID_TOTAL",
+    *CENTROID_VALUES,
+)
 
 
 class NDStats(PluginDriver):
@@ -86,7 +119,14 @@ class NDStats(PluginDriver):
                     self._set_array(f"PROFILE_{key}", values)
         if p.get("COMPUTE_HISTOGRAM"):
             self._histogram(img)
+        if self.clients.get(1):  # a time-series port listens (Stats1:TS:)
+            self._send_time_series(array)
         self.emit(array)
+
+    def _send_time_series(self, array: NDArray) -> None:
+        """doTimeSeriesCallbacks: this array's statistics as one 1-D array on address 1."""
+        values = [self.params.get(name) for name in TIME_SERIES] + [array.timestamp]
+        self.do_callbacks(time_series_point(array, values), addr=1, origin=self._origin or self)
 
     def _statistics(self, img: np.ndarray) -> None:
         p = self.params
@@ -136,22 +176,7 @@ class NDStats(PluginDriver):
         prof["THRESHOLD_X"] = px / ny
         prof["THRESHOLD_Y"] = py / nx
         m00 = float(px.sum())
-        values = dict.fromkeys(
-            (
-                "CENTROIDX_VALUE",
-                "CENTROIDY_VALUE",
-                "SIGMAX_VALUE",
-                "SIGMAY_VALUE",
-                "SIGMAXY_VALUE",
-                "SKEWX_VALUE",
-                "SKEWY_VALUE",
-                "KURTOSISX_VALUE",
-                "KURTOSISY_VALUE",
-                "ECCENTRICITY_VALUE",
-                "ORIENTATION_VALUE",
-            ),
-            0.0,
-        )
+        values = dict.fromkeys(CENTROID_VALUES, 0.0)
         values["CENTROID_TOTAL"] = m00
         if m00 > 0:
             x = np.arange(nx, dtype=np.float64)
@@ -195,6 +220,7 @@ class NDStats(PluginDriver):
         prof["CENTROID_Y"] = img[:, col]
         prof["CURSOR_X"] = img[clamp(p.get("CURSOR_Y"), ny), :]
         prof["CURSOR_Y"] = img[:, clamp(p.get("CURSOR_X"), nx)]
+        p.set("CURSOR_VAL", float(img[clamp(p.get("CURSOR_Y"), ny), clamp(p.get("CURSOR_X"), nx)]))
 
     def _histogram(self, img: np.ndarray) -> None:
         p = self.params
