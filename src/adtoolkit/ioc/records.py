@@ -9,7 +9,7 @@ its own template``, the cam serves ``NDArrayBase + ADBase + simDetector``.
 
 Table format, one record per line::
 
-    name | record type | asyn drvInfo | options (val=, nelm=, ftvl=) | enums
+    name | record type | asyn drvInfo | options (val=, nelm=, ftvl=, in) | enums
 
 Enum strings are ``;``-separated; ``RGB1=2`` gives a state whose raw value
 (the mbbo ``ONVL``...) differs from its index.
@@ -57,6 +57,8 @@ class RecordSpec:
     enum_values: tuple[int, ...] = ()
     #: serve the record's fields too (e.g. "mbbi" for ``.DISA``); costly, so opt-in
     record_fields: str = ""
+    #: an asyn ...ArrayIn waveform whose name does not say so (option ``in``)
+    input_only: bool = False
 
     @property
     def writable(self) -> bool:
@@ -64,6 +66,7 @@ class RecordSpec:
         if self.rtype == "waveform":
             return (
                 self.drvinfo != ""
+                and not self.input_only
                 and not self.name.endswith("_RBV")
                 and not self.name.rsplit(":", 1)[-1].startswith("TS")  # time series: ArrayIn
                 and (self.name not in ("WriteMessage", "ArrayData", "Dimensions"))
@@ -111,7 +114,9 @@ def _parse_line(line: str) -> RecordSpec:
     kwargs: dict = {}
     for opt in options.split():
         key, _, val = opt.partition("=")
-        if key == "val":
+        if key == "in":
+            kwargs["input_only"] = True
+        elif key == "val":
             kwargs["value"] = val
         elif key == "nelm":
             kwargs["nelm"] = int(val)
