@@ -75,17 +75,23 @@ def test_fft_records_boot_as_the_real_ioc(common):  # noqa: F811
 
 
 @pytest.mark.skipif(not TARBALL.exists(), reason="../shared/real-adsim is absent")
-def test_fft_and_image2_records_are_the_real_ones(real_records):  # noqa: F811
+@pytest.mark.parametrize("suffix", ["FFT1:", "image2:", "BadPix1:"])
+def test_records_are_the_real_ones(real_records, suffix):  # noqa: F811
+    """Every record of the real IOC under these prefixes is served, with its record
+    type, plus only PoolMaxBuffers (which this IOC serves on every plugin)."""
     from test_ioc_roistat import COMMON_PLUGINS
 
     from adtoolkit.ioc.server import SimDetectorIOC, load_instance
 
     ioc = SimDetectorIOC(prefix="13SIM1:", instance=load_instance(COMMON_PLUGINS))
-    for suffix in ("FFT1:", "image2:"):
-        real = {n for n in real_records if n.startswith("13SIM1:" + suffix)}
-        ours = {n for n in ioc.pvdb if n.startswith("13SIM1:" + suffix)}
-        assert sorted(real - ours) == []
-        assert ours - real == {f"13SIM1:{suffix}PoolMaxBuffers"}
+    real = {n: t for n, t in real_records.items() if n.startswith("13SIM1:" + suffix)}
+    ours = {n: ch for n, ch in ioc.pvdb.items() if n.startswith("13SIM1:" + suffix)}
+    assert sorted(set(real) - set(ours)) == []
+    assert set(ours) - set(real) == {f"13SIM1:{suffix}PoolMaxBuffers"}
+    for name, rtype in real.items():
+        spec = getattr(ours[name], "_adt_spec", None)
+        if spec is not None:
+            assert spec.rtype == rtype, name
 
 
 def adcore_magnitude(image: np.ndarray) -> np.ndarray:
