@@ -75,7 +75,7 @@ def test_fft_records_boot_as_the_real_ioc(common):  # noqa: F811
 
 
 @pytest.mark.skipif(not TARBALL.exists(), reason="../shared/real-adsim is absent")
-@pytest.mark.parametrize("suffix", ["FFT1:", "image2:", "BadPix1:"])
+@pytest.mark.parametrize("suffix", ["FFT1:", "image2:", "BadPix1:", "Scatter1:", "Gather1:"])
 def test_records_are_the_real_ones(real_records, suffix):  # noqa: F811
     """Every record of the real IOC under these prefixes is served, with its record
     type, plus only PoolMaxBuffers (which this IOC serves on every plugin)."""

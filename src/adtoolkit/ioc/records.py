@@ -141,8 +141,14 @@ def _parse_line(line: str) -> RecordSpec:
 
 @functools.cache
 def load_template(template: str) -> tuple[RecordSpec, ...]:
-    """Records of one template table (e.g. ``"NDFile"``), in table order."""
-    text = resources.files("adtoolkit.ioc").joinpath("db", f"{template}.txt").read_text()
+    """Records of one template table (e.g. ``"NDFile"``), in table order.
+
+    ``"NDGatherN@3"`` loads ``NDGatherN.txt`` with ``$(N)`` replaced by 3, as
+    ``dbLoadRecords("NDGatherN.template", "N=3")`` does.
+    """
+    base, _, n = template.partition("@")
+    text = resources.files("adtoolkit.ioc").joinpath("db", f"{base}.txt").read_text()
+    text = text.replace("$(N)", n)
     specs = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):

@@ -11,6 +11,7 @@ from adtoolkit.ioc.plugins.overlay import NDOverlay
 from adtoolkit.ioc.plugins.process import NDProcess
 from adtoolkit.ioc.plugins.roi import NDROI
 from adtoolkit.ioc.plugins.roistat import NDROIStat
+from adtoolkit.ioc.plugins.scatter_gather import NDGather, NDScatter
 from adtoolkit.ioc.plugins.stats import NDStats
 from adtoolkit.ioc.plugins.stdarrays import NDStdArrays
 from adtoolkit.ioc.plugins.timeseries import NDTimeSeries
@@ -31,6 +32,8 @@ PLUGIN_CLASSES: dict[str, type[PluginDriver]] = {
     "NDAttribute": NDAttribute,
     "NDFFT": NDFFT,
     "NDBadPixel": NDBadPixel,
+    "NDScatter": NDScatter,
+    "NDGather": NDGather,
     "NDFileHDF5": NDFileHDF5,
     "NDFileTIFF": NDFileTIFF,
     "NDFileJPEG": NDFileJPEG,
