@@ -189,3 +189,17 @@ def test_records_of_the_real_ioc_are_served(real_records, suffix, extra):
     }
     assert sorted(set(real) - ours) == []
     assert ours - set(real) == extra
+
+
+def test_num_points_stays_within_the_waveforms(stats):
+    """TSNumPoints beyond the waveforms' 2048 elements (or below 1) is clamped: the IOC
+    never allocates series it cannot show, and keeps serving."""
+    ca = stats
+    ca.put("Stats1:TS:TSNumPoints", 100_000_000)
+    assert len(ca.get("Stats1:TS:TSTimeAxis")) == 2048  # the axis has one entry per point
+    ca.put("Stats1:TS:TSNumPoints", -3)
+    assert len(ca.get("Stats1:TS:TSTimeAxis")) == 1
+    ca.put("Stats1:TS:TSAcquire", 1, wait=False)
+    ca.wait_value("Stats1:TS:TSAcquiring", 1)
+    _frame(ca, 0.0, 1)  # one point fills a one-point series
+    ca.wait_value("Stats1:TS:TSAcquire", 0)

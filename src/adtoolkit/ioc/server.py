@@ -27,6 +27,7 @@ from adtoolkit.ioc.params import Publisher
 from adtoolkit.ioc.plugin import PluginDriver
 from adtoolkit.ioc.plugins import PLUGIN_CLASSES
 from adtoolkit.ioc.plugins.common import time_series_entry
+from adtoolkit.ioc.plugins.pva import start_pva_server
 from adtoolkit.ioc.pvgroups import port_group
 from adtoolkit.ioc.simdetector import SimDetector
 
@@ -384,8 +385,12 @@ class SimDetectorIOC:
         self.start_drivers()
         ctx = make_context_class()(self.pvdb, interfaces)
 
+        pva: Any = None
+
         async def startup_hook(async_lib: Any) -> None:
+            nonlocal pva
             await self.publisher.flush()
+            pva = start_pva_server(self.plugins, ctx.ca_server_port, interfaces)  # Pva1:Image
             if ready is not None:
                 ready(ctx.ca_server_port)
 
@@ -393,6 +398,8 @@ class SimDetectorIOC:
         try:
             await ctx.run(log_pv_names=False, startup_hook=startup_hook)
         finally:
+            if pva is not None:
+                pva.stop()
             rate.cancel()
             self.stop_drivers()
             await self.publisher.stop()

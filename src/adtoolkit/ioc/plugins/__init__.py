@@ -9,6 +9,7 @@ from adtoolkit.ioc.plugins.fft import NDFFT
 from adtoolkit.ioc.plugins.ndfile import NDFileHDF5, NDFileJPEG, NDFileNetCDF, NDFileTIFF
 from adtoolkit.ioc.plugins.overlay import NDOverlay
 from adtoolkit.ioc.plugins.process import NDProcess
+from adtoolkit.ioc.plugins.pva import NDPva
 from adtoolkit.ioc.plugins.roi import NDROI
 from adtoolkit.ioc.plugins.roistat import NDROIStat
 from adtoolkit.ioc.plugins.scatter_gather import NDGather, NDScatter
@@ -26,7 +27,7 @@ PLUGIN_CLASSES: dict[str, type[PluginDriver]] = {
     "NDTransform": make_passthrough("NDPluginTransform", ("NDTransform",)),
     "NDColorConvert": make_passthrough("NDPluginColorConvert", ("NDColorConvert",)),
     "NDCircularBuff": make_passthrough("NDPluginCircularBuff", ("NDCircularBuff",)),
-    "NDPva": make_passthrough("NDPluginPva", ("NDPva",)),
+    "NDPva": NDPva,
     "NDTimeSeries": NDTimeSeries,
     "NDROIStat": NDROIStat,
     "NDAttribute": NDAttribute,

@@ -23,6 +23,7 @@ import numpy as np
 
 from adtoolkit.ioc.ndarray import NDArray
 from adtoolkit.ioc.plugin import PluginDriver
+from adtoolkit.ioc.plugins.timeseries import time_series_point
 
 NUM_ATTRIBUTES = 8
 
@@ -73,13 +74,7 @@ class NDAttribute(PluginDriver):
                 plist.call_callbacks()
             values[i] = plist.get("ATTR_VAL")
         if self.clients.get(1):  # the time-series port listens (Attr1:TS:)
-            point = NDArray(
-                data=values,
-                unique_id=array.unique_id,
-                timestamp=array.timestamp,
-                epics_ts_sec=array.epics_ts_sec,
-                epics_ts_nsec=array.epics_ts_nsec,
-            )
+            point = time_series_point(array, values)
             self.do_callbacks(point, addr=1, origin=self._origin or self)
         self.emit(array)
 

@@ -30,8 +30,11 @@ import numpy as np
 
 from adtoolkit.ioc.ndarray import NDArray
 from adtoolkit.ioc.plugin import PluginDriver
+from adtoolkit.ioc.plugins.timeseries import clamp_points
 
 NUM_ROIS = 8
+#: NELM of the ROIStat1:n:TS* waveforms (NCHANS)
+MAX_POINTS = 2048
 VALUES = ("MIN_VALUE", "MAX_VALUE", "MEAN_VALUE", "TOTAL", "NET")
 #: the time series of every ROI, in the order of their rows in the store
 SERIES = ("MIN_VALUE", "MAX_VALUE", "MEAN_VALUE", "TOTAL", "NET", "TIMESTAMP")
@@ -77,7 +80,7 @@ class NDROIStat(PluginDriver):
     # -- writes ---------------------------------------------------------------
     def write_param(self, addr: int, name: str, value: Any) -> None:
         if name == "ROISTAT_TS_NUM_POINTS":
-            value = max(int(value), 1)
+            value = clamp_points(self, int(value), MAX_POINTS)
         super().write_param(addr, name, value)
         if name == "ROISTAT_RESET":
             self._clear(addr)

@@ -27,12 +27,27 @@ import numpy as np
 
 from adtoolkit.ioc.ndarray import NDArray
 from adtoolkit.ioc.plugin import PluginDriver
+from adtoolkit.ioc.plugins.timeseries import time_series_point
 
 PROFILES = ("AVERAGE", "THRESHOLD", "CENTROID", "CURSOR")
 
 #: the values sent to the time-series port on address 1, in NDPluginStats' order
 #: (the asyn addresses of Stats1:TSMinValue ... Stats1:TSOrientation); the array's
 #: time stamp follows as the 23rd value (Stats1:TSTimestamp)
+#: the centroid pass's values (0 when nothing reaches CentroidThreshold)
+CENTROID_VALUES = (
+    "CENTROIDX_VALUE",
+    "CENTROIDY_VALUE",
+    "SIGMAX_VALUE",
+    "SIGMAY_VALUE",
+    "SIGMAXY_VALUE",
+    "SKEWX_VALUE",
+    "SKEWY_VALUE",
+    "KURTOSISX_VALUE",
+    "KURTOSISY_VALUE",
+    "ECCENTRICITY_VALUE",
+    "ORIENTATION_VALUE",
+)
 TIME_SERIES = (
     "MIN_VALUE",
     "MIN_X",
@@ -45,17 +60,7 @@ TIME_SERIES = (
     "TOTAL",
     "NET",
     "CENTROID_TOTAL",
-    "CENTROIDX_VALUE",
-    "CENTROIDY_VALUE",
-    "SIGMAX_VALUE",
-    "SIGMAY_VALUE",
-    "SIGMAXY_VALUE",
-    "SKEWX_VALUE",
-    "SKEWY_VALUE",
-    "KURTOSISX_VALUE",
-    "KURTOSISY_VALUE",
-    "ECCENTRICITY_VALUE",
-    "ORIENTATION_VALUE",
+    *CENTROID_VALUES,
 )
 
 
@@ -121,14 +126,7 @@ class NDStats(PluginDriver):
     def _send_time_series(self, array: NDArray) -> None:
         """doTimeSeriesCallbacks: this array's statistics as one 1-D array on address 1."""
         values = [self.params.get(name) for name in TIME_SERIES] + [array.timestamp]
-        point = NDArray(
-            data=np.asarray(values, dtype=np.float64),
-            unique_id=array.unique_id,
-            timestamp=array.timestamp,
-            epics_ts_sec=array.epics_ts_sec,
-            epics_ts_nsec=array.epics_ts_nsec,
-        )
-        self.do_callbacks(point, addr=1, origin=self._origin or self)
+        self.do_callbacks(time_series_point(array, values), addr=1, origin=self._origin or self)
 
     def _statistics(self, img: np.ndarray) -> None:
         p = self.params
@@ -178,22 +176,7 @@ class NDStats(PluginDriver):
         prof["THRESHOLD_X"] = px / ny
         prof["THRESHOLD_Y"] = py / nx
         m00 = float(px.sum())
-        values = dict.fromkeys(
-            (
-                "CENTROIDX_VALUE",
-                "CENTROIDY_VALUE",
-                "SIGMAX_VALUE",
-                "SIGMAY_VALUE",
-                "SIGMAXY_VALUE",
-                "SKEWX_VALUE",
-                "SKEWY_VALUE",
-                "KURTOSISX_VALUE",
-                "KURTOSISY_VALUE",
-                "ECCENTRICITY_VALUE",
-                "ORIENTATION_VALUE",
-            ),
-            0.0,
-        )
+        values = dict.fromkeys(CENTROID_VALUES, 0.0)
         values["CENTROID_TOTAL"] = m00
         if m00 > 0:
             x = np.arange(nx, dtype=np.float64)

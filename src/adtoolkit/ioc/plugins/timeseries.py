@@ -40,6 +40,28 @@ FIXED, CIRCULAR = 0, 1
 ERASE_START, START, STOP, READ = range(4)
 
 
+def time_series_point(array: NDArray, values: Any) -> NDArray:
+    """One point for a time-series port: ``values`` (one per signal) as a 1-D Float64
+    array carrying ``array``'s uniqueId and time stamps (what Stats and Attribute send
+    on their address 1)."""
+    return NDArray(
+        data=np.asarray(values, dtype=np.float64),
+        unique_id=array.unique_id,
+        timestamp=array.timestamp,
+        epics_ts_sec=array.epics_ts_sec,
+        epics_ts_nsec=array.epics_ts_nsec,
+    )
+
+
+def clamp_points(plugin: PluginDriver, n: int, limit: int) -> int:
+    """A number of time-series points within 1..limit (the waveforms' NELM): more
+    could never be shown, and would only take memory.  A clamped value is logged."""
+    clamped = min(max(n, 1), limit)
+    if clamped != n:
+        plugin.log.warning("TSNumPoints %d out of 1..%d: using %d", n, limit, clamped)
+    return clamped
+
+
 class NDTimeSeries(PluginDriver):
     plugin_type = "NDPluginTimeSeries"
 
@@ -47,9 +69,10 @@ class NDTimeSeries(PluginDriver):
         self.signal_table = signals
         self.ts_prefix = prefix
         #: drvInfo of each signal's series, in the order of the values upstream sends
-        self.signals = [
-            s.drvinfo for s in load_template(signals) if s.rtype == "waveform" and s.drvinfo
-        ]
+        waveforms = [s for s in load_template(signals) if s.rtype == "waveform" and s.drvinfo]
+        self.signals = [s.drvinfo for s in waveforms]
+        #: TSNumPoints is kept within what the waveforms can show (their NELM)
+        self.max_points = min(s.nelm for s in waveforms)
         super().__init__(*args, **kwargs)
         n = len(self.signals)
         self._series = np.zeros((n, 0))
@@ -84,7 +107,7 @@ class NDTimeSeries(PluginDriver):
     # -- writes ---------------------------------------------------------------
     def write_param(self, addr: int, name: str, value: Any) -> None:
         if name == "TS_NUM_POINTS":
-            value = max(int(value), 1)
+            value = clamp_points(self, int(value), self.max_points)
         super().write_param(addr, name, value)
         if name == "TS_NUM_POINTS":
             self._allocate()
