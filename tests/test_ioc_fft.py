@@ -75,7 +75,9 @@ def test_fft_records_boot_as_the_real_ioc(common):  # noqa: F811
 
 
 @pytest.mark.skipif(not TARBALL.exists(), reason="../shared/real-adsim is absent")
-@pytest.mark.parametrize("suffix", ["FFT1:", "image2:", "BadPix1:", "Scatter1:", "Gather1:"])
+@pytest.mark.parametrize(
+    "suffix", ["FFT1:", "image2:", "BadPix1:", "Scatter1:", "Gather1:", "Codec1:", "Codec2:"]
+)
 def test_records_are_the_real_ones(real_records, suffix):  # noqa: F811
     """Every record of the real IOC under these prefixes is served, with its record
     type, and nothing else."""

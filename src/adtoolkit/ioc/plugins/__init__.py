@@ -5,6 +5,7 @@ from __future__ import annotations
 from adtoolkit.ioc.plugin import PluginDriver, make_passthrough
 from adtoolkit.ioc.plugins.attribute import NDAttribute
 from adtoolkit.ioc.plugins.badpixel import NDBadPixel
+from adtoolkit.ioc.plugins.codec import NDCodec
 from adtoolkit.ioc.plugins.fft import NDFFT
 from adtoolkit.ioc.plugins.ndfile import NDFileHDF5, NDFileJPEG, NDFileNetCDF, NDFileTIFF
 from adtoolkit.ioc.plugins.overlay import NDOverlay
@@ -35,6 +36,7 @@ PLUGIN_CLASSES: dict[str, type[PluginDriver]] = {
     "NDBadPixel": NDBadPixel,
     "NDScatter": NDScatter,
     "NDGather": NDGather,
+    "NDCodec": NDCodec,
     "NDFileHDF5": NDFileHDF5,
     "NDFileTIFF": NDFileTIFF,
     "NDFileJPEG": NDFileJPEG,
