@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_ioc_roistat import common, ioc_factory  # noqa: F401 (fixtures)
+from test_ioc_roistat import common, ioc_factory, small_frames  # noqa: F401 (fixtures)
 
 REAL_SIZES = {"LZ4": (542, "lz4"), "LZ4HDF5": (558, "lz4hdf5"), "Zlib": (236, "zlib")}
 
@@ -21,20 +21,8 @@ REAL_SIZES = {"LZ4": (542, "lz4"), "LZ4HDF5": (558, "lz4hdf5"), "Zlib": (236, "z
 @pytest.fixture
 def codec(common):  # noqa: F811
     ca = common[1]
-    for name, value in {
-        "ImageMode": "Single",
-        "SizeX": 64,
-        "SizeY": 48,
-        "DataType": "UInt16",
-        "ColorMode": "Mono",
-        "SimMode": "LinearRamp",
-        "Noise": 0.0,
-        "Offset": 0.0,
-        "Gain": 1.0,
-        "AcquireTime": 0.001,
-        "AcquirePeriod": 0.0,
-    }.items():
-        ca.put("cam1:" + name, value)
+    small_frames(ca)  # 64 x 48 UInt16 LinearRamp
+    ca.put("cam1:Gain", 1.0)
     for name in ("Codec1:", "Codec2:", "image1:"):
         ca.put(name + "EnableCallbacks", 1)
         ca.put(name + "BlockingCallbacks", 1)

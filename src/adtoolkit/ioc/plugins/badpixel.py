@@ -28,6 +28,7 @@ arrays on.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -110,18 +111,7 @@ class NDBadPixel(PluginDriver):
         self.count_array()
         out = array.data.copy()
         self.fix(out, array)
-        self.emit(
-            NDArray(
-                data=out,
-                unique_id=array.unique_id,
-                timestamp=array.timestamp,
-                epics_ts_sec=array.epics_ts_sec,
-                epics_ts_nsec=array.epics_ts_nsec,
-                color_mode=array.color_mode,
-                dims=list(array.dims),
-                attributes=dict(array.attributes),
-            )
-        )
+        self.emit(dataclasses.replace(array, data=out, attributes=dict(array.attributes)))
 
     def fix(self, data: np.ndarray, array: NDArray) -> None:
         pixels = self.bad_pixels
