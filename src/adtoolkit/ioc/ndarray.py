@@ -108,6 +108,10 @@ class NDArray:
     color_mode: int = 0
     dims: list[NDDimension] = field(default_factory=list)
     attributes: dict[str, NDAttribute] = field(default_factory=dict)
+    #: NDCodec_t name ("lz4", "blosc", ...) when ``compressed`` holds the payload
+    #: (NDPluginCodec); ``data`` then keeps the shape and type of the decompressed array
+    codec: str = ""
+    compressed: bytes | None = None
 
     def __post_init__(self) -> None:
         if not self.dims:

@@ -31,6 +31,9 @@ class PluginDriver(NDArrayDriver):
     plugin_type = "NDPluginDriver"
     #: templates this plugin loads after NDArrayBase + NDPluginBase
     templates: tuple[str, ...] = ()
+    #: takes codec-compressed arrays (NDPluginCodec); the others ignore them, as
+    #: ADCore's plugins that are not compression aware do
+    compression_aware = False
 
     def __init__(
         self,
@@ -152,7 +155,7 @@ class PluginDriver(NDArrayDriver):
     def driver_callback(self, array: NDArray, origin: NDArrayDriver) -> None:
         """Called by the upstream driver, in its thread (NDPluginDriver::driverCallback)."""
         p = self.params
-        if not p.get("ENABLE_CALLBACKS"):
+        if not p.get("ENABLE_CALLBACKS") or (array.codec and not self.compression_aware):
             return
         min_time = p.get("MIN_CALLBACK_TIME")
         now = time.monotonic()

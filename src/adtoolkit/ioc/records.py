@@ -14,7 +14,8 @@ Table format, one record per line::
 Options are ``key=value`` words (shell quoting for spaces): val, nelm, ftvl,
 and the display fields egu, prec, hopr, lopr, drvh, drvl, desc; the word
 ``legacy`` marks a record of an older ADCore that R3-14 does not have.  Every
-record of a ``*Compat`` table is legacy.
+record of a ``*Compat`` table is legacy.  The word ``in`` marks an asyn
+...ArrayIn waveform whose name does not say it is read-only (FFT1:FFTReal).
 
 Enum strings are ``;``-separated; ``RGB1=2`` gives a state whose raw value
 (the mbbo ``ONVL``...) differs from its index.
@@ -66,6 +67,8 @@ class RecordSpec:
     enum_values: tuple[int, ...] = ()
     #: serve the record's fields too (e.g. "mbbi" for ``.DISA``); costly, so opt-in
     record_fields: str = ""
+    #: an asyn ...ArrayIn waveform whose name does not say so (option ``in``)
+    input_only: bool = False
     #: display fields as the template sets them (DBR_CTRL metadata and .EGU ...)
     egu: str = ""
     prec: int = 0
@@ -84,6 +87,7 @@ class RecordSpec:
         if self.rtype in ARRAY_TYPES:
             return (
                 self.drvinfo != ""
+                and not self.input_only
                 and not self.name.endswith("_RBV")
                 and not self.name.rsplit(":", 1)[-1].startswith("TS")  # time series: ArrayIn
                 and (self.name not in ("WriteMessage", "ArrayData", "Dimensions"))
@@ -131,7 +135,9 @@ def _parse_line(line: str) -> RecordSpec:
     kwargs: dict = {}
     for opt in shlex.split(options):
         key, _, val = opt.partition("=")
-        if key == "legacy":
+        if key == "in":
+            kwargs["input_only"] = True
+        elif key == "legacy":
             kwargs["legacy"] = True
         elif key == "val":
             kwargs["value"] = val
@@ -160,8 +166,14 @@ def _parse_line(line: str) -> RecordSpec:
 
 @functools.cache
 def load_template(template: str) -> tuple[RecordSpec, ...]:
-    """Records of one template table (e.g. ``"NDFile"``), in table order."""
-    text = resources.files("adtoolkit.ioc").joinpath("db", f"{template}.txt").read_text()
+    """Records of one template table (e.g. ``"NDFile"``), in table order.
+
+    ``"NDGatherN@3"`` loads ``NDGatherN.txt`` with ``$(N)`` replaced by 3, as
+    ``dbLoadRecords("NDGatherN.template", "N=3")`` does.
+    """
+    base, _, n = template.partition("@")
+    text = resources.files("adtoolkit.ioc").joinpath("db", f"{base}.txt").read_text()
+    text = text.replace("$(N)", n)
     specs = []
     compat = template.endswith("Compat")
     for lineno, line in enumerate(text.splitlines(), 1):
