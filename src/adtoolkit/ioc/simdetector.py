@@ -13,6 +13,7 @@ Continuous mode and Aborted otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
@@ -143,6 +144,34 @@ class SimDetector(NDArrayDriver):
         super().write_param(addr, name, value)
         if name in RESET_PARAMS or name.startswith("SIM_"):
             p.set("RESET_IMAGE", 1)
+
+    async def write_async(self, addr: int, name: str, value: Any) -> None:
+        """A put to Acquire=1 in Single/Multiple mode completes when acquisition ends.
+
+        In ADCore the Acquire bo's put-callback (``caput -c``, ophyd's put
+        completion) completes only when the driver sets Acquire back to 0; in
+        Continuous mode that is a stop, so there it completes at once, as with a
+        plain put.  Other requests of the client's circuit are served meanwhile.
+        """
+        await super().write_async(addr, name, value)
+        if name == "ACQUIRE" and value and self.params.get("IMAGE_MODE") != CONTINUOUS:
+            await self._acquire_done()
+
+    async def _acquire_done(self) -> None:
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        param = self.params.params["ACQUIRE"]
+
+        def listener(value: Any) -> None:
+            if not value:
+                loop.call_soon_threadsafe(done.set)
+
+        param.listeners.append(listener)  # before the check: no end can slip between
+        try:
+            if self.params.get("ACQUIRE"):
+                await done.wait()
+        finally:
+            param.listeners.remove(listener)
 
     def set_acquire(self, value: int) -> None:
         """ADAcquire with the AcquireBusy rule of asynNDArrayDriver::setIntegerParam."""
