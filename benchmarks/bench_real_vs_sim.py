@@ -143,7 +143,14 @@ def monitor_fps(p: str, seconds: float) -> float:
     if not pv.wait_for_connection(10):
         raise RuntimeError(f"{p}image1:ArrayData did not connect")
     epics.caput(p + "cam1:Acquire", 1)
-    _wait(lambda: len(received) >= 3, 20, f"{p}image1:ArrayData updates")
+    try:
+        _wait(lambda: len(received) >= 3, 20, f"{p}image1:ArrayData updates")
+    except TimeoutError:
+        state = {
+            n: epics.caget(p + n, as_string=True)
+            for n in ("image1:ArrayCounter_RBV", "cam1:ArrayCounter_RBV", "cam1:Acquire")
+        }
+        raise RuntimeError(f"{p}: {len(received)} monitor updates; {state}") from None
     n0, t0 = len(received), time.perf_counter()
     time.sleep(seconds)  # the measuring window itself, not a synchronisation
     n1, t1 = len(received), time.perf_counter()

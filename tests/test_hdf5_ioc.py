@@ -422,7 +422,7 @@ def test_full_disk_is_a_write_error_and_files_closed_earlier_survive(ioc_factory
         ca.wait_value("HDF1:Capture_RBV", 1)
         second = ca.get("HDF1:FullFileName_RBV")
         ca.put("cam1:NumImages", 40)
-        ca.put("cam1:Acquire", 1)
+        ca.put("cam1:Acquire", 1, wait=False)
         wait_for(lambda: ca.get("HDF1:WriteStatus") == 1, 30, "WriteStatus = Write error")
         assert "File too large" in ca.get("HDF1:WriteMessage")
         ca.wait_value("HDF1:Capture_RBV", 0, timeout=30)

@@ -191,7 +191,7 @@ def test_stream_without_array_needs_priming_then_lazy_open(ioc_factory):
             "AcquireTime": 0.001,
         }.items():
             ca.put("cam1:" + name, value)
-        ca.put("cam1:Acquire", 1)
+        ca.put("cam1:Acquire", 1, wait=False)
         ca.wait_value("HDF1:Capture_RBV", 0, timeout=20)
         with h5py.File(d / "lazy_0.h5", "r") as f:
             assert f["/entry/data/data"].shape == (2, 16, 32)
@@ -335,7 +335,7 @@ def test_capture_put_with_callback_completes_when_capture_ends(cam, ioc):
         cam.put("HDF1:" + name, value)
     cam.put("cam1:ImageMode", "Continuous")
     cam.put("cam1:AcquirePeriod", 0.01)
-    cam.put("cam1:Acquire", 1)
+    cam.put("cam1:Acquire", 1, wait=False)
     try:
         cam.put("HDF1:Capture", 1, wait=True, timeout=30)  # blocks until 4 frames are written
         assert cam.get("HDF1:Capture_RBV") == 0
