@@ -167,8 +167,15 @@ def ioc(ioc_kind: str, tmp_path_factory: pytest.TempPathFactory):
         assert tarball is not None  # ioc_kind skipped otherwise
         base = tmp_path_factory.mktemp("real_ioc")
         root = base / "data"
+        # its own CA client (EPICS_PV attributes) also searches the ioc_factory IOCs
+        pool = " ".join(f"127.0.0.1:{p}" for p in _pool)
         real = RealIOC(
-            tarball, REAL_PREFIX, _real_port[0], write_root=root, unpack_dir=base / "runtime"
+            tarball,
+            REAL_PREFIX,
+            _real_port[0],
+            write_root=root,
+            unpack_dir=base / "runtime",
+            env={"RA_CA_ADDR_LIST": pool},
         )
         with real:
             yield IOCHandle(real.prefix, root, root, real.port, real, kind="real")

@@ -225,6 +225,10 @@ def test_dropped_arrays_when_queue_is_full(cam, ioc):
     cam.put("JPEG1:QueueSize", 20)
 
 
+@pytest.mark.sim_only(
+    "ADSimDetector R2-11 never updates TimeRemaining_RBV (it stays 0 on the real IOC); "
+    "the countdown is the simulated IOC's own"
+)
 def test_time_remaining_counts_down_to_zero(cam):
     """TimeRemaining_RBV: the rest of the exposure plus one period per image to come
     (Multiple), refreshed during long exposures, 0 once the acquisition ends."""

@@ -47,7 +47,7 @@ def test_capture_in_single_mode_says_why_but_keeps_write_ok(cam):
     cam.put("HDF1:FileWriteMode", "Single")
     cam.put("HDF1:Capture", 1)
     assert cam.get("HDF1:Capture_RBV") == 0
-    assert cam.get("HDF1:WriteMessage") == "ERROR: capture not supported in Single mode"
+    cam.wait_value("HDF1:WriteMessage", "ERROR: capture not supported in Single mode")
     assert cam.get("HDF1:WriteStatus") == 0
 
 
@@ -58,6 +58,8 @@ def test_file_plugin_counts_only_the_arrays_it_saves(cam, ioc):
     cam.put("HDF1:FilePath", str(d))
     cam.put("HDF1:FileName", "counted")
     cam.put("HDF1:FileTemplate", "%s%s_%3.3d.h5")
+    cam.put("HDF1:FileNumber", 0)
+    cam.put("HDF1:AutoIncrement", "No")
     cam.put("HDF1:ArrayCounter", 0)
     cam.put("HDF1:EnableCallbacks", 1)
     cam.put("cam1:ImageMode", "Multiple")

@@ -98,11 +98,15 @@ class RealIOC:
         write_root: str | os.PathLike | None = None,
         unpack_dir: str | os.PathLike | None = None,
         timeout: float = 60.0,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.tarball = Path(tarball)
         self.prefix = prefix
         self.port = port if port is not None else free_port_block(4)[0]
         self.timeout = timeout
+        #: extra environment, e.g. RA_CA_ADDR_LIST: more IOCs its own CA client searches
+        #: (CA links, EPICS_PV attributes naming PVs of other IOCs)
+        self.extra_env = dict(env or {})
         self._tmp: tempfile.TemporaryDirectory | None = None
         if unpack_dir is None or write_root is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="adtoolkit-real-ioc-")
@@ -146,6 +150,7 @@ class RealIOC:
         t0 = time.monotonic()
         self.process = subprocess.Popen(
             [str(self.run_script), self.prefix, str(self.port)],
+            env={**os.environ, **self.extra_env},
             stdin=subprocess.DEVNULL,  # not a terminal: run.sh gives the iocsh a never-ending stdin
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -250,11 +250,9 @@ class SimDetector(NDArrayDriver):
                 num_images = p.get("NIMAGES")
                 p.set("ARRAY_COUNTER", counter)
                 p.set("NIMAGES_COUNTER", n_counter)
+                # the array carries UniqueId and its time stamps; simDetector leaves
+                # its own UniqueId/TimeStamp/EpicsTS* parameters at 0 (plugins show them)
                 array = self.make_array(image, counter)
-                p.set("UNIQUE_ID", array.unique_id)
-                p.set("TIME_STAMP", array.timestamp)
-                p.set("EPICS_TS_SEC", array.epics_ts_sec)
-                p.set("EPICS_TS_NSEC", array.epics_ts_nsec)
                 callbacks = p.get("ARRAY_CALLBACKS")
             if callbacks:
                 self.do_callbacks(array)
