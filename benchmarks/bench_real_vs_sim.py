@@ -48,7 +48,7 @@ def _put_all(p: str, values: dict[str, object]) -> None:
     import epics
 
     for name, value in values.items():
-        if not epics.caput(p + name, value, wait=True, timeout=10):
+        if not epics.caput(p + name, value, wait=True, timeout=30, connection_timeout=30):
             raise RuntimeError(f"put {p}{name}={value!r} failed")
 
 
@@ -97,14 +97,22 @@ def hdf5_stream_fps(p: str, root: Path, frames: int) -> float:
         },
     )
     epics.caput(p + "HDF1:Capture", 1)  # busy: completes when the file is closed
-    _wait(lambda: epics.caget(p + "HDF1:Capture_RBV") == 1, 10, p + "HDF1:Capture_RBV=1")
+    _wait(
+        lambda: epics.caget(p + "HDF1:Capture_RBV", connection_timeout=30) == 1,
+        10,
+        p + "HDF1:Capture_RBV=1",
+    )
     t0 = time.perf_counter()
     epics.caput(p + "cam1:Acquire", 1)
     try:
-        _wait(lambda: epics.caget(p + "HDF1:Capture_RBV") == 0, 120, p + "HDF1:Capture_RBV=0")
+        _wait(
+            lambda: epics.caget(p + "HDF1:Capture_RBV", connection_timeout=30) == 0,
+            120,
+            p + "HDF1:Capture_RBV=0",
+        )
     except TimeoutError:
         state = {
-            n: epics.caget(p + n, as_string=True)
+            n: epics.caget(p + n, as_string=True, connection_timeout=30)
             for n in (
                 "HDF1:NumCaptured_RBV",
                 "HDF1:DroppedArrays_RBV",
@@ -116,8 +124,12 @@ def hdf5_stream_fps(p: str, root: Path, frames: int) -> float:
         }
         raise RuntimeError(f"{p}: stream did not end: {state}") from None
     dt = time.perf_counter() - t0
-    captured = epics.caget(p + "HDF1:NumCaptured_RBV")
-    _wait(lambda: epics.caget(p + "cam1:AcquireBusy") == 0, 30, p + "cam1:AcquireBusy=0")
+    captured = epics.caget(p + "HDF1:NumCaptured_RBV", connection_timeout=30)
+    _wait(
+        lambda: epics.caget(p + "cam1:AcquireBusy", connection_timeout=30) == 0,
+        30,
+        p + "cam1:AcquireBusy=0",
+    )
     _put_all(p, {"HDF1:EnableCallbacks": 0})
     if captured != frames:
         raise RuntimeError(f"{p}: {captured} of {frames} frames captured")
@@ -127,11 +139,11 @@ def hdf5_stream_fps(p: str, root: Path, frames: int) -> float:
     return frames / dt
 
 
-def monitor_fps(p: str, seconds: float) -> float:
-    """image1:ArrayData updates/s seen by a pyepics monitor (Continuous, period 0)."""
+def monitor_fps(p: str, seconds: float, period: float = 0.0) -> float:
+    """image1:ArrayData updates/s seen by a pyepics monitor (Continuous, AcquirePeriod ``period``)."""
     import epics
 
-    _put_all(p, _cam_settings(2, 1, 0))
+    _put_all(p, {**_cam_settings(2, 1, 0), "cam1:AcquirePeriod": period})
     _put_all(p, {"image1:EnableCallbacks": 1, "image1:NDArrayPort": "SIM1"})
     received: list[int] = []
     pv = epics.PV(
@@ -140,14 +152,14 @@ def monitor_fps(p: str, seconds: float) -> float:
         count=SIZE * SIZE,
         callback=lambda value=None, **kw: received.append(len(value)),
     )
-    if not pv.wait_for_connection(10):
+    if not pv.wait_for_connection(30):
         raise RuntimeError(f"{p}image1:ArrayData did not connect")
     epics.caput(p + "cam1:Acquire", 1)
     try:
         _wait(lambda: len(received) >= 3, 20, f"{p}image1:ArrayData updates")
     except TimeoutError:
         state = {
-            n: epics.caget(p + n, as_string=True)
+            n: epics.caget(p + n, as_string=True, connection_timeout=30)
             for n in ("image1:ArrayCounter_RBV", "cam1:ArrayCounter_RBV", "cam1:Acquire")
         }
         raise RuntimeError(f"{p}: {len(received)} monitor updates; {state}") from None
@@ -203,6 +215,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--period", type=float, default=0.0, help="AcquirePeriod of the monitor run"
+    )
     parser.add_argument("--only", nargs="*", default=["hdf5", "monitor", "startup"])
     args = parser.parse_args()
     tarball = find_tarball(Path(__file__).resolve().parent)
@@ -236,9 +251,12 @@ def main() -> None:
                     fps = hdf5_stream_fps(p, ioc.write_root, args.frames)
                     got.setdefault("hdf5", []).append(fps)
                 if "monitor" in args.only:
-                    got.setdefault("monitor", []).append(monitor_fps(p, args.seconds))
+                    got.setdefault("monitor", []).append(monitor_fps(p, args.seconds, args.period))
+            except BaseException:
+                print(f"{kind} IOC output (last lines):", *list(ioc.output)[-20:], sep="\n")
+                raise
             finally:
-                ioc.stop()
+                ioc.stop(timeout=60)  # a loaded machine can take a while to end a process
     print(f"records: sim {len(names['sim'])}, real {len(names['real'])}")
     print(f"{'measure':<34}{'sim':>10}{'real':>10}{'sim/real':>10}  goal")
     labels = {
