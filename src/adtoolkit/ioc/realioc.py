@@ -28,7 +28,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from adtoolkit.ioc.launcher import IOCStartError, client_env
+from adtoolkit.ioc.launcher import IOCProcess, IOCStartError, client_env, terminate
 
 #: iocInit's last line: every record is loaded and CA serves them
 READY = "iocRun: All initialization complete"
@@ -82,7 +82,7 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-class RealIOC:
+class RealIOC(IOCProcess):
     """The real simDetector IOC in a subprocess, unpacked from its runtime tarball.
 
     ``write_root`` is where tests point FilePath (the IOC writes wherever FilePath
@@ -97,7 +97,7 @@ class RealIOC:
         port: int | None = None,
         write_root: str | os.PathLike | None = None,
         unpack_dir: str | os.PathLike | None = None,
-        timeout: float = 60.0,
+        timeout: float = 120.0,  # ~2-3 s alone; far longer on a loaded 2-core machine
         env: dict[str, str] | None = None,
     ) -> None:
         self.tarball = Path(tarball)
@@ -180,21 +180,11 @@ class RealIOC:
                 ready.set()
         ready.set()  # process ended: wake a waiting start()
 
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM, then SIGKILL if it has not exited within ``timeout``; removes its temp dir."""
         proc = self.process
         if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout)
+            terminate(proc, timeout)
             if self._reader is not None:
                 self._reader.join(timeout)
                 self._reader = None
@@ -203,12 +193,6 @@ class RealIOC:
             self._tmp.cleanup()
             self._tmp = None
         return None if proc is None else proc.returncode
-
-    def __enter__(self) -> RealIOC:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"RealIOC(prefix={self.prefix!r}, port={self.port}, running={self.running})"
