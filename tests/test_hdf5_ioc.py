@@ -107,8 +107,9 @@ def test_ophyd_databroker_round_trip(cam, ioc, det, db_and_re, dtype, color, fpp
     for name, gain in (("GainRed", 1.0), ("GainGreen", 2.0), ("GainBlue", 3.0)):
         cam.put("cam1:" + name, gain)
     # long enough that ophyd's SingleTrigger sees Acquire go 1 -> 0 after trigger()
-    # returned (with 1 ms the edge can beat it and trigger() returns None)
-    cam.put("cam1:AcquireTime", 0.05)
+    # returned (with 1 ms the edge can beat it and trigger() returns None; 50 ms
+    # still lost that race on a loaded machine against the real IOC)
+    cam.put("cam1:AcquireTime", 0.2)
     cam.put("HDF1:NDArrayPort", "SIM1")
     cam.put("HDF1:Compression", compression)
     cam.put("HDF1:XMLFileName", EMPTY)
@@ -522,7 +523,9 @@ def test_flush_now_chunk_and_speed_readbacks(cam, ioc):
     counter = cam.get("HDF1:SWMRCbCounter_RBV")
     cam.put("HDF1:FlushNow", 1)  # busy record: returns when the flush is done
     assert cam.get("HDF1:FlushNow") == 0
-    assert cam.get("HDF1:SWMRCbCounter_RBV") == counter + 1
+    # the flush is counted (ADCore R3-14 counts its SWMR flush callbacks, several a
+    # flush with the default layout's datasets; ours one a flush)
+    assert cam.get("HDF1:SWMRCbCounter_RBV") > counter
     with h5py.File(path, "r", swmr=True) as f:
         data = f["/entry/data/data"]
         assert data.shape == (3, NY, NX) and data.chunks == (2, NY, 16)
