@@ -27,7 +27,7 @@ pytestmark = pytest.mark.ioc
         ("HDF1:Dimensions_RBV", ChannelType.LONG, 10),
         ("cam1:AcquireTime", ChannelType.DOUBLE, 1),
         ("cam1:StatusMessage_RBV", ChannelType.CHAR, 256),
-        ("image1:ArrayData", ChannelType.CHAR, 3 * 1024 * 1024),
+        ("image1:ArrayData", ChannelType.CHAR, 12_000_000),
     ],
 )
 def test_native_types_and_lengths(ca, suffix, dbr, count):
@@ -105,7 +105,7 @@ def test_boot_values(ioc_factory):
             "cam1:XSine2Phase_RBV": 90.0,
             "cam1:Manufacturer_RBV": "Simulated detector",
             "cam1:Model_RBV": "Basic simulator",
-            "image1:PortName_RBV": "IMAGE1",
+            "image1:PortName_RBV": "Image1",
             "Stats1:PluginType_RBV": "NDPluginStats",
             "HDF1:NDArrayPort_RBV": "SIM1",
             "cam1:PortName_RBV": "SIM1",

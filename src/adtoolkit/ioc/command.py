@@ -44,6 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="CA server port (default: EPICS_CAS_SERVER_PORT / EPICS_CA_SERVER_PORT / 5064)",
     )
+    parser.add_argument(
+        "--adcore",
+        default=None,
+        metavar="VERSION",
+        help="serve the records of this ADCore release (default 3.14; an older one such as 3.4 "
+        "adds the legacy records older ophyd/apstools classes name)",
+    )
     parser.add_argument("--list-pvs", action="store_true", help="print every PV name and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="log caproto server activity")
     parser.add_argument(
@@ -181,7 +188,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.write_root is not None and not os.path.isdir(args.write_root):
         print(f"adtoolkit ioc: --write-root {args.write_root}: no such directory", file=sys.stderr)
         return 2
-    ioc = SimDetectorIOC(prefix=args.prefix, instance=instance, write_root=args.write_root)
+    try:
+        ioc = SimDetectorIOC(
+            prefix=args.prefix, instance=instance, write_root=args.write_root, adcore=args.adcore
+        )
+    except ValueError as exc:
+        print(f"adtoolkit ioc: {exc}", file=sys.stderr)
+        return 2
     if args.list_pvs:
         for name in ioc.pvdb:
             print(name)

@@ -1,7 +1,8 @@
 """asynPortDriver and asynNDArrayDriver: parameters, writes and NDArray callbacks.
 
-``PortDriver`` owns the parameter lists of one asyn port and the binding of
-records to them.  ``NDArrayDriver`` adds what NDArrayBase.template serves for
+``PortDriver`` owns the parameter lists of one asyn port; records are bound
+to them by the device-support layer (:mod:`adtoolkit.ioc.devsup`), which this
+module does not know.  ``NDArrayDriver`` adds what NDArrayBase.template serves for
 every driver and plugin (counters, dimensions, attributes, queued-array
 accounting) and the NDArray callback fan-out to plugins registered on the port.
 """
@@ -11,40 +12,39 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from adtoolkit.ioc.ndarray import NDArray, NDAttribute
 from adtoolkit.ioc.params import ParamList, Publisher
-from adtoolkit.ioc.pvgroups import Binding, iter_records
 
 if TYPE_CHECKING:
     from caproto.server import PVGroup
 
-    from adtoolkit.ioc.plugin import PluginDriver
-
 log = logging.getLogger(__name__)
 
-ADCORE_VERSION = "3.12.1"
+#: ADCoreVersion_RBV of every port (the ADCore release whose records are served)
+ADCORE_VERSION = "3.14.0"
 
-
-def _element(n: int) -> Callable[[Any], int]:
-    return lambda dims: int(dims[n]) if n < len(dims) else 0
-
-
-#: records fed by other records (subArray/calc chains) -> (drvInfo, converter)
-DERIVED: dict[str, tuple[str, Callable[[Any], Any]]] = {}
-for _n in range(10):
-    DERIVED[f"Dim{_n}SA_RBV"] = ("ARRAY_DIMENSIONS", _element(_n))
-    DERIVED[f"ArraySize{_n}_RBV"] = ("ARRAY_DIMENSIONS", _element(_n))
-DERIVED["AcquireBusy"] = ("ACQUIRE_BUSY", lambda v: ("Done", "Acquiring")[1 if v else 0])
-DERIVED["ArrayRate_RBV"] = ("ARRAY_RATE", float)
-DERIVED["MaxArrayRate_RBV"] = ("MIN_CALLBACK_TIME", lambda t: 1.0 / t if t > 0 else 0.0)
 
 #: hook returning extra NDAttributes for one array (the NDAttributesFile list)
 AttributeHook = Callable[[NDArray], Mapping[str, NDAttribute]]
+
+
+class ArrayClient(Protocol):
+    """What a port hands its arrays to: a plugin (NDPluginDriver)."""
+
+    log: logging.Logger
+
+    def driver_callback(self, array: NDArray, origin: NDArrayDriver) -> None: ...
+
+
+class PortRegistry(dict):
+    """asyn port name -> driver, for NDArrayPort wiring (the asyn port list)."""
+
+    def get(self, name: str, default: Any = None) -> NDArrayDriver | None:  # type: ignore[override]
+        return super().get(name, default)
 
 
 class PortDriver:
@@ -86,57 +86,10 @@ class PortDriver:
 
     # -- records ----------------------------------------------------------
     def bind(self, group: PVGroup) -> None:
-        """Create parameters from the group's records and bind records to them."""
+        """Hook: the port's records are bound to its parameters (by
+        :func:`adtoolkit.ioc.devsup.bind_records`); subclasses learn about
+        their records here."""
         self.group = group
-        records = list(iter_records(group))
-        # parameters: an output record's template VAL is the boot value
-        for sub, channel in records:
-            spec = channel._adt_spec
-            if not spec or not spec.drvinfo:
-                continue
-            plist = self.lists[sub.addr]
-            kind = spec.param_kind
-            value = None
-            if spec.writable and spec.value not in (None, ""):
-                value = float(spec.value) if kind == "float" else spec.value
-                if kind == "int":
-                    value = int(float(spec.value))
-            existing = plist.params.get(spec.drvinfo)
-            if existing is None:
-                plist.define(spec.drvinfo, kind, value)
-            elif value is not None and spec.writable:
-                existing.value = plist.params[spec.drvinfo].value = _coerce(kind, value)
-        for name, value in self.defaults.items():
-            for plist in self.lists:
-                if name in plist:
-                    plist.params[name].value = _coerce(plist.params[name].kind, value)
-        self.init_params()
-        init_batch = []
-        now = time.time()
-        for sub, channel in records:
-            spec = channel._adt_spec
-            if not spec:
-                continue
-            if not spec.drvinfo:
-                derived = DERIVED.get(spec.name)
-                if derived is not None:
-                    drvinfo, convert = derived
-                    param = self.lists[sub.addr].params.get(drvinfo)
-                    if param is not None:
-                        param.bindings.append((channel, convert))
-                        init_batch.append((channel, convert(param.value), now))
-                continue
-            binding = Binding(self, sub.addr, spec, channel)
-            channel._adt_binding = binding
-            if spec.follows_driver:
-                binding.param.bindings.append((channel, binding.to_channel))
-            # asyn output records read the driver value at iocInit, except
-            # string waveforms (no initial readback; PINI writes "")
-            if spec.follows_driver or not spec.is_char_string:
-                init_batch.append((channel, binding.to_channel(binding.param.value), now))
-        self.publisher.publish(init_batch)
-        for plist in self.lists:
-            plist._changed.clear()
 
     def init_params(self) -> None:
         """Hook: set computed boot values after parameters exist."""
@@ -163,19 +116,16 @@ class PortDriver:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _coerce(kind: str, value: Any) -> Any:
-    from adtoolkit.ioc.params import coerce
-
-    return coerce(kind, value)
-
-
 class NDArrayDriver(PortDriver):
     """asynNDArrayDriver: what every driver and plugin serves (NDArrayBase)."""
+
+    #: ADCoreVersion_RBV (the IOC sets it to the version it was asked to be)
+    adcore_version: str = ADCORE_VERSION
 
     def __init__(self, port_name: str, publisher: Publisher, num_addr: int = 1) -> None:
         super().__init__(port_name, publisher, num_addr)
         #: plugins registered for this port's arrays: addr -> plugins
-        self.clients: dict[int, list[PluginDriver]] = {}
+        self.clients: dict[int, list[ArrayClient]] = {}
         self._clients_lock = threading.Lock()
         #: arrays handed to plugins and not yet processed (whole plugin tree)
         self._queued = 0
@@ -188,7 +138,10 @@ class NDArrayDriver(PortDriver):
         super().init_params()
         p = self.params
         p.set("PORT_NAME_SELF", self.port_name)
-        p.set("ADCORE_VERSION", ADCORE_VERSION)
+        p.set("ADCORE_VERSION", self.adcore_version)
+        # no file read yet: asynNDArrayDriver reports "File not found" for ""
+        if "ND_ATTRIBUTES_STATUS" in p:
+            p.set("ND_ATTRIBUTES_STATUS", 1)
         p.set("POOL_MAX_MEMORY", 0.0)
         p.define("ARRAY_RATE", "float", 0.0)
         for name in ("POOL_MAX_BUFFERS",):
@@ -205,18 +158,15 @@ class NDArrayDriver(PortDriver):
         """asynNDArrayDriver::readNDAttributesFile, re-read on every write of
         NDAttributesFile or NDAttributesMacros.  An empty name clears the list
         without touching NDAttributesStatus."""
-        try:
-            from adtoolkit.ioc import ndattributes
-        except ImportError:  # attribute support not installed: keep the driver's own
-            return
+        from adtoolkit.adcore.attributes import load_attributes
+        from adtoolkit.ioc import ndattributes
+
         p = self.params
         old, self._attribute_collector = self._attribute_collector, None
         self.attribute_hook = None
         if old is not None:
             old.close()
-        result = ndattributes.load_attributes(
-            p.get("ND_ATTRIBUTES_FILE"), p.get("ND_ATTRIBUTES_MACROS")
-        )
+        result = load_attributes(p.get("ND_ATTRIBUTES_FILE"), p.get("ND_ATTRIBUTES_MACROS"))
         if not p.get("ND_ATTRIBUTES_FILE").strip():
             return
         p.set("ND_ATTRIBUTES_STATUS", result.status)
@@ -240,13 +190,13 @@ class NDArrayDriver(PortDriver):
             collector.settle()
 
     # -- plugins ----------------------------------------------------------
-    def register(self, plugin: PluginDriver, addr: int = 0) -> None:
+    def register(self, plugin: ArrayClient, addr: int = 0) -> None:
         with self._clients_lock:
             lst = self.clients.setdefault(addr, [])
             if plugin not in lst:
                 lst.append(plugin)
 
-    def unregister(self, plugin: PluginDriver) -> None:
+    def unregister(self, plugin: ArrayClient) -> None:
         with self._clients_lock:
             for lst in self.clients.values():
                 if plugin in lst:

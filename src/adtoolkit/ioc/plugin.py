@@ -17,14 +17,12 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from importlib import resources
+from typing import Any
 
-from adtoolkit.ioc.driver import NDArrayDriver
+from adtoolkit.ioc.driver import NDArrayDriver, PortRegistry
 from adtoolkit.ioc.ndarray import NDArray
 from adtoolkit.ioc.params import Publisher
-
-if TYPE_CHECKING:
-    from adtoolkit.ioc.server import PortRegistry
 
 
 class PluginDriver(NDArrayDriver):
@@ -71,7 +69,15 @@ class PluginDriver(NDArrayDriver):
     @classmethod
     def all_templates(cls) -> tuple[str, ...]:
         """Templates loaded on this plugin's prefix, in dbLoadRecords order."""
-        return ("NDArrayBase", "NDPluginBase") + cls.templates + ("NDCompat",)
+        templates = cls.templates
+        # a plugin's own template (NDFileTIFF.template ...) if it has a table
+        own = cls.plugin_type
+        if (
+            own not in templates
+            and resources.files("adtoolkit.ioc").joinpath("db", f"{own}.txt").is_file()
+        ):
+            templates = (*templates, own)
+        return ("NDArrayBase", "NDPluginBase") + templates + ("NDCompat",)
 
     def addr_templates(self) -> tuple[tuple[str, str, int], ...]:
         """(template, prefix, asyn address) loaded once per address (overlays)."""
@@ -91,11 +97,19 @@ class PluginDriver(NDArrayDriver):
         p = self.params
         for name, value in self._boot.items():
             p.set(name, value)
+        # plugins that pass no arrays on (file writers, StdArrays) boot with
+        # ArrayCallbacks Disable, as on the real IOC; every other one Enable
+        if {"NDFile", "NDStdArrays"} & set(self.all_templates()):
+            p.set("ARRAY_CALLBACKS", 0)
         p.set("PLUGIN_TYPE", self.plugin_type)
         p.set("QUEUE_FREE", self._boot["QUEUE_SIZE"])
         p.set("NUM_THREADS", 1)
         p.set("MAX_THREADS", 1)
-        p.set("DRIVER_VERSION", "adtoolkit")
+        p.set("DRIVER_VERSION", self.adcore_version)  # a plugin's version is ADCore's
+        # a plugin never sets these: the records keep their template VAL
+        for name in ("MANUFACTURER", "MODEL", "SERIAL_NUMBER", "SDK_VERSION", "FIRMWARE_VERSION"):
+            if name in p:
+                p.set(name, "Unknown")
 
     def start(self) -> None:
         """Connect to the upstream port and start the worker thread."""

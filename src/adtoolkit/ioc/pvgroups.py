@@ -7,25 +7,24 @@ class, and :func:`port_group` composes the templates one asyn port loads
 ``SubGroup(prefix="")``, as ``dbLoadRecords`` stacks templates on one
 ``$(P)$(R)``.
 
-Records are bound to the port's asyn parameters (:mod:`adtoolkit.ioc.params`)
-after the group is instantiated: a put goes to the driver's ``write_param``,
-and driver-side changes come back through ``ParamList.call_callbacks``.
+Records are bound to the port's asyn parameters after the group is
+instantiated, by the device-support layer (:mod:`adtoolkit.ioc.devsup`); this
+module knows records only, never drivers.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+import logging
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 import numpy as np
 from caproto import (
     AlarmSeverity,
     AlarmStatus,
     ChannelType,
-    SkipWrite,
     SubscriptionType,
     native_type,
 )
@@ -47,13 +46,19 @@ from caproto.server.server import (
     PvpropertyStringRO,
 )
 
+from adtoolkit.ioc.fields import make_field
 from adtoolkit.ioc.records import RecordSpec, compose
 
-if TYPE_CHECKING:
-    from adtoolkit.ioc.driver import PortDriver
+logger = logging.getLogger(__name__)
 
 #: DBR_STRING holds at most 39 characters plus the NUL
 MAX_STRING = 39
+
+
+class RecordSupport(Protocol):
+    """What binds a record to its driver (device support, :mod:`adtoolkit.ioc.devsup`)."""
+
+    async def put(self, instance: Any, value: Any) -> Any: ...
 
 
 class _RecordMixin:
@@ -65,7 +70,37 @@ class _RecordMixin:
     """
 
     _adt_spec: RecordSpec | None = None
-    _adt_binding: Binding | None = None
+    _adt_binding: RecordSupport | None = None
+
+    def get_field(self, field: str) -> Any:
+        """``NAME.FIELD``: made on first use (see :mod:`adtoolkit.ioc.fields`)."""
+        if not field:
+            return self
+        if field in getattr(self, "fields", {}):  # caproto record fields (record=...)
+            return self.fields[field]
+        cache = self.__dict__.setdefault("_adt_fields", {})
+        channel = cache.get(field)
+        if channel is None:
+            try:
+                channel = cache[field] = make_field(self, field)
+            except KeyError:
+                raise
+            except Exception as exc:  # a field we cannot serve: "not found", logged
+                logger.warning("%s.%s: %s", self.pvname, field, exc)
+                raise KeyError(field) from None
+        return channel
+
+    async def verify_value(self, data):
+        # an output record clamps to DRVL..DRVH as ao/longout do (caproto would
+        # refuse the put); an input record shows whatever its driver reads
+        low = getattr(self, "lower_ctrl_limit", 0)
+        high = getattr(self, "upper_ctrl_limit", 0)
+        if low != high and isinstance(data, int | float):
+            spec = self._adt_spec
+            if spec is None or not spec.writable:
+                return data
+            data = type(data)(min(max(data, low), high))
+        return await super().verify_value(data)
 
     async def write(self, value, **kwargs):
         try:
@@ -147,7 +182,7 @@ def _channel_class(spec: RecordSpec) -> tuple[type, dict[str, Any]]:
         return (Enum if rw else EnumRO), kw
     if spec.rtype in ("stringin", "stringout"):
         return (String if rw else StringRO), kw
-    if spec.rtype == "waveform":
+    if spec.param_kind == "array" or spec.is_char_string:
         kw["max_length"] = spec.nelm
         if spec.is_char_string:
             kw["report_as_string"] = False
@@ -155,14 +190,31 @@ def _channel_class(spec: RecordSpec) -> tuple[type, dict[str, Any]]:
         if spec.ftvl in ("CHAR", "UCHAR"):
             kw["strip_null_terminator"] = False  # image bytes, not text
             return (Bytes if rw else BytesRO), kw
+        display(spec, kw)
         if spec.ftvl in ("SHORT", "USHORT"):
             return (Short if rw else ShortRO), kw
         if spec.ftvl in ("LONG", "ULONG"):
             return (Long if rw else LongRO), kw
         return (Double if rw else DoubleRO), kw
+    display(spec, kw)
     if spec.param_kind == "float":
+        kw["precision"] = spec.prec
         return (Double if rw else DoubleRO), kw
     return (Long if rw else LongRO), kw
+
+
+def display(spec: RecordSpec, kw: dict[str, Any]) -> None:
+    """DBR_CTRL metadata as the record gives it: EGU, HOPR/LOPR, and the drive
+    limits (DRVH/DRVL of an output record, HOPR/LOPR of an input one)."""
+    if spec.egu:
+        kw["units"] = spec.egu
+    if spec.hopr or spec.lopr:
+        kw["upper_disp_limit"] = spec.hopr
+        kw["lower_disp_limit"] = spec.lopr
+    high, low = (spec.drvh, spec.drvl) if spec.writable else (spec.hopr, spec.lopr)
+    if high or low:
+        kw["upper_ctrl_limit"] = high
+        kw["lower_ctrl_limit"] = low
 
 
 def initial_value(spec: RecordSpec) -> Any:
@@ -174,7 +226,7 @@ def initial_value(spec: RecordSpec) -> Any:
             return strings[spec.enum_values.index(raw)]
         return strings[0]
     kind = spec.param_kind
-    if spec.rtype == "waveform" and not spec.is_char_string:
+    if spec.param_kind == "array":
         # one element, never an empty array: pyepics crashes (SIGSEGV) on a
         # zero-length monitor update of a channel it subscribed with a count
         if spec.ftvl in ("CHAR", "UCHAR"):
@@ -224,7 +276,7 @@ def template_group(
     ``overrides`` are (record, field, value) macro substitutions, e.g.
     ``("ArrayData", "nelm", 3 * 1024 * 1024)`` like NDStdArrays' NELEMENTS.
     """
-    specs = {spec.name: spec for _, spec in compose(template).values()}
+    specs = {spec.name: spec for _, spec in compose(template, legacy=True).values()}
     for name, key, value in overrides:
         specs[name] = dataclasses.replace(specs[name], **{key: value})
     attrs: dict[str, Any] = {"_template": template, "_specs": {}}
@@ -251,13 +303,15 @@ def port_group(
     templates: Iterable[str],
     addr_templates: Iterable[tuple[str, str, int]] = (),
     overrides: tuple[tuple[str, str, Any], ...] = (),
+    legacy: bool = False,
 ) -> type[PVGroup]:
     """Compose the templates one port loads into a single PVGroup class.
 
     ``addr_templates`` adds (template, prefix, addr) subgroups such as the
-    overlays ``Over1:1:`` ... of NDOverlay.
+    overlays ``Over1:1:`` ... of NDOverlay; ``legacy`` adds the records of
+    older ADCore versions.
     """
-    merged = compose(*templates)
+    merged = compose(*templates, legacy=legacy)
     by_template: dict[str, list[str]] = {}
     for rec_name, (template, _) in merged.items():
         by_template.setdefault(template, []).append(rec_name)
@@ -266,7 +320,7 @@ def port_group(
         mine = tuple(o for o in overrides if o[0] in names)
         attrs[template] = SubGroup(template_group(template, tuple(names), mine), prefix="")
     for template, prefix, addr in addr_templates:
-        names = tuple(spec.name for _, spec in compose(template).values())
+        names = tuple(spec.name for _, spec in compose(template, legacy=legacy).values())
         attrs[f"{template}_{addr}"] = SubGroup(
             template_group(template, names), prefix=prefix, addr=addr
         )
@@ -279,107 +333,3 @@ def iter_records(group: PVGroup) -> Iterable[tuple[RecordGroup, Any]]:
         if isinstance(sub, RecordGroup):
             for channel in sub.attr_pvdb.values():
                 yield sub, channel
-
-
-# --------------------------------------------------------------------------
-# binding records to parameters
-
-
-class Binding:
-    """Connects one record to one asyn parameter of a driver."""
-
-    def __init__(self, driver: PortDriver, addr: int, spec: RecordSpec, channel: Any) -> None:
-        self.driver = driver
-        self.addr = addr
-        self.spec = spec
-        self.channel = channel
-        self.params = driver.param_list(addr)
-        self.param = self.params.params[spec.drvinfo]
-        self.to_channel = _to_channel(spec, channel)
-        self.from_channel = _from_channel(spec, channel)
-
-    async def put(self, instance: Any, value: Any) -> Any:
-        """A client put: validate, hand to the driver, answer like the record."""
-        raw = self.from_channel(value)
-        await self.driver.write_async(self.addr, self.spec.drvinfo, raw)
-        # like asyn, the write's callbacks are done before the put completes
-        await self.driver.publisher.flush()
-        if not self.spec.follows_driver:
-            return value
-        if self.spec.rtype == "busy" and raw:
-            await self._wait_done(instance)
-        raise SkipWrite()
-
-    async def _wait_done(self, instance: Any) -> None:
-        """A busy record's put completes when the driver sets it back to 0."""
-        await self.driver.publisher.flush()
-        if self.param.value == 0:
-            return
-        done = asyncio.Event()
-
-        def waiter(value: Any) -> None:
-            if value in (0, self.spec.enum_strings[0] if self.spec.enum_strings else 0):
-                done.set()
-
-        waiters = instance.__dict__.setdefault("_adt_waiters", [])
-        waiters.append(waiter)
-        try:
-            await done.wait()
-        finally:
-            waiters.remove(waiter)
-
-
-def _to_channel(spec: RecordSpec, channel: Any) -> Callable[[Any], Any]:
-    if spec.is_enum:
-        strings = channel.enum_strings
-        table = dict(zip(spec.enum_values, strings, strict=False))
-
-        def conv(v: Any) -> Any:
-            v = int(v)
-            if v in table:
-                return table[v]
-            return strings[v] if 0 <= v < len(strings) else strings[0]
-
-        return conv
-    if spec.rtype in ("stringin", "stringout"):
-        return lambda v: str(v)[:MAX_STRING]
-    if spec.is_char_string:
-        return str
-    if spec.rtype == "waveform":
-        return lambda v: v
-    if spec.param_kind == "float":
-        return float
-    return int
-
-
-def _from_channel(spec: RecordSpec, channel: Any) -> Callable[[Any], Any]:
-    name = spec.name
-    if spec.is_enum:
-        strings = list(channel.enum_strings)
-        values = list(spec.enum_values) or list(range(len(strings)))
-
-        def conv(v: Any) -> int:
-            if isinstance(v, str):
-                if v in strings:
-                    return values[strings.index(v)]
-                raise ValueError(f"{name}: {v!r} is not one of {strings}")
-            i = int(v)
-            if 0 <= i < len(strings):
-                return values[i]
-            raise ValueError(f"{name}: state {i} is out of range 0..{len(strings) - 1}")
-
-        return conv
-    if spec.rtype in ("stringin", "stringout") or spec.is_char_string:
-        return lambda v: channel.preprocess_value(v)
-    if spec.param_kind == "float":
-        return float
-    if spec.rtype == "waveform":
-        return lambda v: v
-
-    def to_int(v: Any) -> int:
-        i = int(v)
-        if not -(2**31) <= i < 2**31:
-            raise ValueError(f"{name}: {i} does not fit a 32-bit integer")
-        return i
-
-    return to_int

@@ -9,7 +9,12 @@ its own template``, the cam serves ``NDArrayBase + ADBase + simDetector``.
 
 Table format, one record per line::
 
-    name | record type | asyn drvInfo | options (val=, nelm=, ftvl=) | enums
+    name | record type | asyn drvInfo | options | enums
+
+Options are ``key=value`` words (shell quoting for spaces): val, nelm, ftvl,
+and the display fields egu, prec, hopr, lopr, drvh, drvl, desc; the word
+``legacy`` marks a record of an older ADCore that R3-14 does not have.  Every
+record of a ``*Compat`` table is legacy.
 
 Enum strings are ``;``-separated; ``RGB1=2`` gives a state whose raw value
 (the mbbo ``ONVL``...) differs from its index.
@@ -17,7 +22,9 @@ Enum strings are ``;``-separated; ``RGB1=2`` gives a state whose raw value
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import shlex
 from dataclasses import dataclass
 from importlib import resources
 
@@ -26,6 +33,8 @@ OUTPUT_TYPES = frozenset(
     {"ao", "longout", "bo", "mbbo", "stringout", "busy", "calcout", "fanout", "asyn"}
 )
 ENUM_TYPES = frozenset({"bo", "bi", "mbbo", "mbbi", "busy"})
+#: record types whose VAL is an array of NELM elements (subArray: MALM)
+ARRAY_TYPES = frozenset({"waveform", "subArray"})
 
 #: records whose output record follows driver callbacks (asyn:READBACK info tag
 #: or busy device support), so a driver-side change shows on the setpoint too
@@ -48,11 +57,22 @@ class RecordSpec:
     enum_values: tuple[int, ...] = ()
     #: serve the record's fields too (e.g. "mbbi" for ``.DISA``); costly, so opt-in
     record_fields: str = ""
+    #: display fields as the template sets them (DBR_CTRL metadata and .EGU ...)
+    egu: str = ""
+    prec: int = 0
+    hopr: float = 0.0
+    lopr: float = 0.0
+    drvh: float = 0.0
+    drvl: float = 0.0
+    desc: str = ""
+    #: a record of an older ADCore that R3-14 no longer has (served only with
+    #: ``adtoolkit ioc --adcore 3.4`` and the like, see :func:`compose`)
+    legacy: bool = False
 
     @property
     def writable(self) -> bool:
         """Clients may put to this record (waveforms only if asyn writes them)."""
-        if self.rtype == "waveform":
+        if self.rtype in ARRAY_TYPES:
             return (
                 self.drvinfo != ""
                 and not self.name.endswith("_RBV")
@@ -85,11 +105,11 @@ class RecordSpec:
     @property
     def param_kind(self) -> str:
         """The asyn interface of the parameter behind this record."""
-        if self.rtype in ("ao", "ai", "calc", "calcout"):
+        if self.rtype in ("ao", "ai", "calc", "calcout", "dfanout"):
             return "float"
         if self.rtype in ("stringin", "stringout") or self.is_char_string:
             return "str"
-        if self.rtype == "waveform":
+        if self.rtype in ARRAY_TYPES:
             return "array"
         return "int"
 
@@ -99,14 +119,18 @@ def _parse_line(line: str) -> RecordSpec:
     cols += [""] * (5 - len(cols))
     name, rtype, drvinfo, options, enums = cols[:5]
     kwargs: dict = {}
-    for opt in options.split():
+    for opt in shlex.split(options):
         key, _, val = opt.partition("=")
-        if key == "val":
+        if key == "legacy":
+            kwargs["legacy"] = True
+        elif key == "val":
             kwargs["value"] = val
-        elif key == "nelm":
-            kwargs["nelm"] = int(val)
-        elif key == "ftvl":
-            kwargs["ftvl"] = val
+        elif key in ("nelm", "prec"):
+            kwargs[key] = int(val)
+        elif key in ("ftvl", "egu", "desc"):
+            kwargs[key] = val
+        elif key in ("hopr", "lopr", "drvh", "drvl"):
+            kwargs[key] = float(val)
         else:
             raise ValueError(f"unknown option {opt!r} for record {name}")
     if enums:
@@ -129,23 +153,48 @@ def load_template(template: str) -> tuple[RecordSpec, ...]:
     """Records of one template table (e.g. ``"NDFile"``), in table order."""
     text = resources.files("adtoolkit.ioc").joinpath("db", f"{template}.txt").read_text()
     specs = []
+    compat = template.endswith("Compat")
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         try:
-            specs.append(_parse_line(line))
+            spec = _parse_line(line)
+            specs.append(dataclasses.replace(spec, legacy=True) if compat else spec)
         except ValueError as exc:
             raise ValueError(f"db/{template}.txt line {lineno}: {exc}") from None
     return tuple(specs)
 
 
-def compose(*templates: str) -> dict[str, tuple[str, RecordSpec]]:
+#: the ADCore version whose record surface the IOC serves by default
+ADCORE_DEFAULT = "3.14.0"
+
+
+def adcore_version(text: str) -> tuple[int, ...]:
+    """``"3.4"`` -> (3, 4); a clear error for anything else."""
+    try:
+        parts = tuple(int(p) for p in text.strip().lstrip("Rr").replace("-", ".").split("."))
+    except ValueError:
+        raise ValueError(f"ADCore version {text!r} is not like 3.14 or R3-4") from None
+    if not parts or len(parts) > 3:
+        raise ValueError(f"ADCore version {text!r} is not like 3.14 or R3-4")
+    return parts
+
+
+def serves_legacy(version: str) -> bool:
+    """Does an IOC of this ADCore version serve the legacy records?"""
+    return adcore_version(version)[:2] < (3, 14)
+
+
+def compose(*templates: str, legacy: bool = False) -> dict[str, tuple[str, RecordSpec]]:
     """Merge templates in load order: a later template redefines a record of an
     earlier one (NDFileHDF5 redefines FileFormat, simDetector ColorMode), as
     ``dbLoadRecords`` of a later template does.  Returns name -> (template, spec).
+    Legacy records (older ADCore) are left out unless ``legacy``.
     """
     merged: dict[str, tuple[str, RecordSpec]] = {}
     for template in templates:
         for spec in load_template(template):
+            if spec.legacy and not legacy:
+                continue
             merged[spec.name] = (template, spec)
     return merged

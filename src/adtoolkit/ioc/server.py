@@ -21,17 +21,21 @@ from typing import Any
 
 import numpy as np
 
-from adtoolkit.ioc.driver import NDArrayDriver
+from adtoolkit.ioc.devsup import bind_records
+from adtoolkit.ioc.driver import NDArrayDriver, PortRegistry
 from adtoolkit.ioc.ndarray import DATA_TYPES
-from adtoolkit.ioc.params import Publisher
+from adtoolkit.ioc.params import Publisher, set_channel_now
 from adtoolkit.ioc.plugin import PluginDriver
 from adtoolkit.ioc.plugins import PLUGIN_CLASSES
 from adtoolkit.ioc.pvgroups import port_group
+from adtoolkit.ioc.records import ADCORE_DEFAULT, adcore_version, serves_legacy
 from adtoolkit.ioc.simdetector import SimDetector
+
+__all__ = ["DEFAULT_INSTANCE", "PortRegistry", "SimDetectorIOC", "load_instance"]
 
 log = logging.getLogger(__name__)
 
-#: the plugin set of ADSimDetector's EXAMPLE_commonPlugins.cmd, as ophyd/apstools name them
+#: the plugin set of ADSimDetector's EXAMPLE_commonPlugins.cmd, with its port names
 DEFAULT_INSTANCE: dict[str, Any] = {
     "prefix": "ad:",
     "cam": {
@@ -45,11 +49,18 @@ DEFAULT_INSTANCE: dict[str, Any] = {
         {
             "type": "NDStdArrays",
             "suffix": "image1:",
-            "port": "IMAGE1",
+            "port": "Image1",
             "ndarray_port": "SIM1",
             "enabled": True,
+            "nelm": 12_000_000,  # NELEMENTS of EXAMPLE_commonPlugins.cmd
         },
-        {"type": "NDFileHDF5", "suffix": "HDF1:", "port": "HDF1", "ndarray_port": "SIM1"},
+        {
+            "type": "NDFileHDF5",
+            "suffix": "HDF1:",
+            "port": "FileHDF1",
+            "ndarray_port": "SIM1",
+            "xmlsize": 2048,  # XMLSIZE macro of commonPlugins.cmd's dbLoadRecords
+        },
         {"type": "NDStats", "suffix": "Stats1:", "port": "STATS1", "ndarray_port": "SIM1"},
         {"type": "NDROI", "suffix": "ROI1:", "port": "ROI1", "ndarray_port": "SIM1"},
         {"type": "NDProcess", "suffix": "Proc1:", "port": "PROC1", "ndarray_port": "SIM1"},
@@ -57,9 +68,21 @@ DEFAULT_INSTANCE: dict[str, Any] = {
         {"type": "NDTransform", "suffix": "Trans1:", "port": "TRANS1", "ndarray_port": "SIM1"},
         {"type": "NDColorConvert", "suffix": "CC1:", "port": "CC1", "ndarray_port": "SIM1"},
         {"type": "NDCircularBuff", "suffix": "CB1:", "port": "CB1", "ndarray_port": "SIM1"},
-        {"type": "NDFileTIFF", "suffix": "TIFF1:", "port": "TIFF1", "ndarray_port": "SIM1"},
-        {"type": "NDFileJPEG", "suffix": "JPEG1:", "port": "JPEG1", "ndarray_port": "SIM1"},
-        {"type": "NDFileNetCDF", "suffix": "netCDF1:", "port": "NETCDF1", "ndarray_port": "SIM1"},
+        {"type": "NDFileTIFF", "suffix": "TIFF1:", "port": "FileTIFF1", "ndarray_port": "SIM1"},
+        # reads dark and flat-field images into Proc1 (commonPlugins.cmd)
+        {
+            "type": "NDFileTIFF",
+            "suffix": "Proc1:TIFF:",
+            "port": "PROC1TIFF",
+            "ndarray_port": "SIM1",
+        },
+        {"type": "NDFileJPEG", "suffix": "JPEG1:", "port": "FileJPEG1", "ndarray_port": "SIM1"},
+        {
+            "type": "NDFileNetCDF",
+            "suffix": "netCDF1:",
+            "port": "FileNetCDF1",
+            "ndarray_port": "SIM1",
+        },
         {"type": "NDPva", "suffix": "Pva1:", "port": "PVA1", "ndarray_port": "SIM1"},
     ],
 }
@@ -230,11 +253,11 @@ def make_context_class() -> type:
     return PaddingContext
 
 
-class PortRegistry(dict):
-    """asyn port name -> driver, for NDArrayPort wiring."""
-
-    def get(self, name: str, default: Any = None) -> NDArrayDriver | None:  # type: ignore[override]
-        return super().get(name, default)
+def _macro_overrides(definition: Mapping[str, Any]) -> tuple[tuple[str, str, Any], ...]:
+    """Record fields that st.cmd sets through dbLoadRecords macros (XMLSIZE)."""
+    if "xmlsize" in definition:
+        return (("NDAttributesFile", "nelm", int(definition["xmlsize"])),)
+    return ()
 
 
 class SimDetectorIOC:
@@ -245,8 +268,14 @@ class SimDetectorIOC:
         prefix: str | None = None,
         instance: Mapping[str, Any] | None = None,
         write_root: str | os.PathLike | None = None,
+        adcore: str | None = None,
     ) -> None:
         instance = copy.deepcopy(dict(instance or DEFAULT_INSTANCE))
+        #: the ADCore release whose records are served: R3-14's by default; an
+        #: older one (``--adcore 3.4``) adds the records ophyd's and apstools'
+        #: classes of that time name (PoolMaxBuffers, FileNumber_Sync, ...)
+        self.adcore = adcore or str(instance.get("adcore", ADCORE_DEFAULT))
+        self.legacy = serves_legacy(self.adcore)
         self.prefix = prefix if prefix is not None else instance.get("prefix", "ad:")
         self.write_root = Path(write_root).resolve() if write_root else None
         self.publisher = Publisher()
@@ -297,7 +326,7 @@ class SimDetectorIOC:
                 pdef["suffix"],
                 plugin.all_templates(),
                 plugin.addr_templates(),
-                plugin.record_overrides(),
+                plugin.record_overrides() + _macro_overrides(pdef),
             )
             self.plugins.append(plugin)
         for suffix, records in boot:
@@ -332,19 +361,20 @@ class SimDetectorIOC:
         raw = binding.from_channel(value)
         binding.driver._write(binding.addr, binding.spec.drvinfo, raw)
         if not binding.spec.follows_driver:
-            from adtoolkit.ioc.params import set_channel_now
-
             set_channel_now(channel, binding.to_channel(raw), time.time())
 
     def _add(
         self, driver: NDArrayDriver, suffix: str, templates, addr_templates=(), overrides=()
     ) -> None:
-        group_cls = port_group(type(driver).__name__, templates, addr_templates, overrides)
+        driver.adcore_version = ".".join(str(n) for n in (adcore_version(self.adcore) + (0, 0))[:3])
+        group_cls = port_group(
+            type(driver).__name__, templates, addr_templates, overrides, legacy=self.legacy
+        )
         group = group_cls(prefix=self.prefix + suffix)
         for name in group.pvdb:
             if name in self.pvdb:
                 raise ValueError(f"PV {name} served twice (suffix {suffix!r})")
-        driver.bind(group)
+        bind_records(driver, group)
         self.pvdb.update(group.pvdb)
         self.groups[driver.port_name] = group
         if driver.port_name in self.registry:
