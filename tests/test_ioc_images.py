@@ -219,9 +219,11 @@ def test_proc1_offset_scale_and_clipping(cam):
         "Offset": -10.0,
         "Scale": 2.0,
         "EnableLowClip": "Enable",
-        "LowClip": 3.0,
+        "LowClipThresh": 3.0,  # R3-14 records: below the threshold becomes the value
+        "LowClipValue": 3.0,
         "EnableHighClip": "Enable",
-        "HighClip": 150.0,
+        "HighClipThresh": 150.0,
+        "HighClipValue": 150.0,
         "BlockingCallbacks": "Yes",
         "EnableCallbacks": 1,
     }
