@@ -260,3 +260,24 @@ def snapshot(pvs: list[str]) -> dict[str, object]:
     missing = [pv for pv, v in zip(pvs, values, strict=True) if v is None]
     assert not missing, f"no answer from {missing[:10]}"
     return dict(zip(pvs, values, strict=True))
+
+
+def configure_noisy_frames(
+    det, x: int, y: int, data_type: str = "UInt16", noise: int = 500, offset: int = 1000
+) -> None:
+    """Small mono frames with noise on an ophyd detector's cam: every frame differs."""
+    cam = det.cam
+    for sig, value in (
+        (cam.size.size_x, x),
+        (cam.size.size_y, y),
+        (cam.bin_x, 1),
+        (cam.bin_y, 1),
+        (cam.data_type, data_type),
+        (cam.color_mode, "Mono"),
+        (cam.acquire_time, 0.001),
+        (cam.acquire_period, 0.0),
+        (cam.sim_mode, "Offset&Noise"),
+        (cam.noise, noise),
+        (cam.offset, offset),
+    ):
+        sig.set(value).wait(10)

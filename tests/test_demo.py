@@ -157,6 +157,29 @@ def test_demo_against_an_external_ioc(own_ioc, tmp_path: Path):
     assert f"Using the IOC with prefix {ioc.prefix}" in result.stderr
 
 
+def test_demo_with_an_embedded_tiled_server(own_ioc, tmp_path: Path):
+    """``--catalog tiled``: the run goes to tiled and is read back through it."""
+    pytest.importorskip(
+        "tiled.server", reason="tiled not installed (pip install 'adtoolkit[tiled]')"
+    )
+    ioc = own_ioc
+    result = _demo(
+        *("--prefix", ioc.prefix, "--write-root", str(ioc.write_root)),
+        *("--read-root", str(ioc.read_root), "--catalog", "tiled", "--num", "2"),
+        *("--json", "--output", str(tmp_path)),
+        env=_env(**_client_env(ioc)),
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    summary = json.loads(result.stdout)
+    assert summary["catalog"].startswith("tiled http://127.0.0.1:")
+    assert "api_key" not in summary["catalog"]
+    assert f"readable storage {ioc.read_root}" in result.stderr
+    _check_files(summary, frames=2)  # the files tiled's data sources name, read by h5py
+    (dtype,) = [d for key, d in summary["dtypes"].items() if key.endswith("image")]
+    with h5py.File(summary["files"][0], "r") as f:
+        assert dtype == str(f["/entry/data/data"].dtype)  # not tiled's <f8 fallback
+
+
 def _client_env(ioc) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k.startswith("EPICS_CA_")}
     env.setdefault("EPICS_CA_ADDR_LIST", f"127.0.0.1:{ioc.port}")

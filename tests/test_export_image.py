@@ -10,6 +10,7 @@ import sys
 import h5py
 import numpy as np
 import pytest
+from test_export import assert_nxcheck_clean
 
 from adtoolkit.export import ExportError, write_nexus_image
 from adtoolkit.export.h5values import MetadataWarning
@@ -105,6 +106,7 @@ def test_image_file_opens_in_nexus_tools(image, tmp_path):
     root = nexusformat.nxload(str(path))
     assert np.array_equal(root.plottable_data.nxsignal.nxdata, image)
     root.nxfile.close()
+    assert_nxcheck_clean(path)
     punx = shutil.which("punx")
     if punx is None:
         pytest.skip("punx not installed (pip install punx)")

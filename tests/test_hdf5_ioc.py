@@ -64,13 +64,10 @@ def det(ioc, ca):
         )
 
     device = Det(ioc.prefix, name="det")
-    # the ArraySize*_RBV signals too: describe() creates these lazy ones on first use
-    # and ophyd waits only 1 s for a lazy signal, too short on a loaded machine.  Not
-    # every lazy signal: ophyd's classes also name records ADCore R3-14 no longer
-    # has (cam1:PoolMaxBuffers), served by neither IOC by default
     device.wait_for_connection(timeout=60)
-    for sizes in (device.cam.array_size, device.hdf1.array_size):
-        sizes.wait_for_connection(all_signals=True, timeout=60)
+    # describe() creates cam1:ArraySize*_RBV on first use and ophyd waits only 1 s for
+    # a lazy signal, too short on a loaded machine: connect them now
+    device.cam.array_size.wait_for_connection(all_signals=True, timeout=60)
     device.read_attrs = ["hdf1"]
     device.hdf1.read_attrs = []
     yield device

@@ -163,8 +163,9 @@ def test_ioc_refusing_the_layout_raises_with_xml_error_msg(tmp_path, hdf5, ioc):
 
 def test_invalid_models_are_never_sent(hdf5, ioc):
     bad = fresh()
-    bad["Gain"].datatype = "double"
-    with pytest.raises(ValidationError, match="write 'DOUBLE'"):
+    bad["Gain"].dbrtype = "DBR_FOO"
+    bad["Gain"].type = "EPICS_PV"
+    with pytest.raises(ValidationError, match="unknown dbrtype"):
         install_attributes(bad, hdf5, inline=True, settle=0)
     with pytest.raises(ValidationError, match="'temp' is not defined"):
         install(

@@ -99,7 +99,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--catalog",
         default=None,
         metavar="NAME",
-        help="databroker catalog to save the run in (default: a temporary one)",
+        help="databroker catalog to save the run in (default: a temporary one); 'tiled': an "
+        "embedded tiled server (pip install 'adtoolkit[tiled]')",
     )
     parser.add_argument(
         "--output",
@@ -197,8 +198,26 @@ def _demo(args: argparse.Namespace) -> DemoSummary:
     return summary
 
 
+#: ``--catalog tiled``: an embedded tiled server instead of databroker
+TILED = "tiled"
+
+
 def _open_catalog(name: str | None) -> Any:
-    """The databroker (v2) catalog to save into: a configured one, or a temporary one."""
+    """The databroker (v2) catalog to save into: a configured one, or a temporary one.
+
+    ``tiled``: the run goes to an embedded tiled server started once the IOC's
+    read root is known (``adtoolkit.tiledcatalog.EmbeddedTiled``).
+    """
+    if name == TILED:
+        try:
+            import bluesky_tiled_plugins  # noqa: F401
+            import tiled.server  # noqa: F401
+        except ImportError as exc:
+            raise DemoError(
+                f"--catalog tiled needs tiled and bluesky-tiled-plugins: "
+                f"pip install 'adtoolkit[tiled]' ({exc})"
+            ) from None
+        return TILED
     import databroker
 
     if not name:
@@ -218,6 +237,7 @@ def _acquire(
     # every run: nothing a demo user can act on
     for category in (FutureWarning, PendingDeprecationWarning, DeprecationWarning):
         warnings.filterwarnings("ignore", category=category, module=r"databroker(\.|$)")
+    import numpy as np
     from bluesky import RunEngine
     from bluesky import plans as bp
     from bluesky.utils import RunEngineInterrupted
@@ -243,7 +263,20 @@ def _acquire(
 
     logging.getLogger("bluesky").addHandler(logging.NullHandler())  # we report failures
     RE = RunEngine({})  # Ctrl-C pauses the run; it is aborted below
-    RE.subscribe(catalog.v1.insert)
+    if catalog == TILED:
+        from adtoolkit.tiledcatalog import EmbeddedTiled
+
+        t0 = time.monotonic()
+        _say(args, "Starting an embedded tiled server ...")
+        tiled = EmbeddedTiled([summary.read_root], directory=Path(summary.output_dir) / "tiled")
+        stack.callback(tiled.close)
+        summary.catalog = f"tiled {tiled.name}"
+        summary.timings["tiled_start"] = round(time.monotonic() - t0, 3)
+        _say(args, f"  {tiled.name}, readable storage {summary.read_root}")
+        RE.subscribe(tiled.writer)
+        catalog = tiled.client
+    else:
+        RE.subscribe(catalog.v1.insert)
     bar = _progress_bar(args, summary.frames)
     stack.callback(bar.close)
     RE.subscribe(lambda name, doc: bar.update(1), "event")
@@ -263,22 +296,21 @@ def _acquire(
 
     t0 = time.monotonic()
     run = catalog[uid]
-    data = run.primary.read()
+    data = _read_primary(run)
     summary.files = _resource_files(run)
     images = {}
-    for key in data.data_vars:
-        array = data[key]
+    for key, array in data.items():
         summary.shapes[key] = list(array.shape)
         summary.dtypes[key] = str(array.dtype)
         if array.ndim >= 3:
             images[key] = array
     summary.timings["read_back"] = round(time.monotonic() - t0, 3)
     if not images:
-        raise DemoError(f"run {uid} has no image data (fields: {', '.join(data.data_vars)})")
+        raise DemoError(f"run {uid} has no image data (fields: {', '.join(data)})")
 
     t0 = time.monotonic()
     key, stack_of_frames = next(iter(images.items()))
-    first = stack_of_frames.values[0]
+    first = np.asarray(stack_of_frames)[0]
     while first.ndim > 2 and first.shape[-1] != 3:  # (frames per point, Y, X) -> (Y, X)
         first = first[0]
     summary.png = str(Path(summary.output_dir) / "first_frame.png")
@@ -298,14 +330,38 @@ def _progress_bar(args: argparse.Namespace, total: int) -> Any:
     return tqdm(total=total, desc="frames", unit="frame", file=sys.stderr, leave=True)
 
 
+def _read_primary(run: Any) -> dict[str, Any]:
+    """The primary stream's fields, from databroker (xarray) or through tiled (numpy)."""
+    if not type(run).__module__.startswith("bluesky_tiled_plugins"):
+        data = run.primary.read()
+        return {key: data[key] for key in data.data_vars}
+    stream = run["primary"]
+    skip = {"time", "seq_num"}
+    return {
+        key: stream[key].read() for key in stream if key not in skip and not key.startswith("ts_")
+    }
+
+
 def _resource_files(run: Any) -> list[str]:
     """Files of the run's resources, as this workstation sees them."""
+    from adtoolkit.tiledcatalog import document_path
+
     files = []
-    for name, doc in run.documents(fill="no"):
-        if name == "resource":
-            path = Path(doc.get("root", "")) / doc["resource_path"]
-            if str(path) not in files:
-                files.append(str(path))
+    if type(run).__module__.startswith("bluesky_tiled_plugins"):
+        # the files the server reads: the assets of the primary stream's data sources
+        stream = run.include_data_sources()["primary"]
+        docs = [
+            ("stream_resource", {"uri": asset.data_uri})
+            for key in stream
+            for source in stream[key].data_sources() or []
+            for asset in source.assets
+        ]
+    else:
+        docs = run.documents(fill="no")
+    for name, doc in docs:
+        path = document_path(name, doc)
+        if path is not None and str(Path(path)) not in files:
+            files.append(str(Path(path)))
     return files
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from ..runs.documents import RunDocuments, Stream
 from ..runs.frames import DetectorFrames
 from .h5values import STR
+from .links import link_frames
 
 
 def _is_scalar(dk: dict) -> bool:
@@ -119,11 +120,7 @@ def write_measurement(
         det = entry["instrument"][frames.detector]
         dev = devices.create_group(frames.detector)
         dev.attrs["NX_class"] = "NXcollection"
-        link = det.get("data", getlink=True)
-        if isinstance(link, h5py.ExternalLink):
-            dev["data"] = h5py.ExternalLink(link.filename, link.path)
-        else:
-            dev["data"] = det["data"]
+        link_frames(det, dev, "data")
         for name, ds in det["NDAttributes"].items():
             # "in" would follow the external link (opening the IOC file read-write): use getlink
             if dev.get(name, getlink=True) is None:  # an NDAttribute "data" must not hide frames

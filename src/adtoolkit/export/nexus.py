@@ -39,6 +39,7 @@ from ..runs.frames import DetectorFrames, image_fields, locate_frames
 from .frames import read_ndattributes, write_frames
 from .h5values import STR, write_value
 from .image import IMAGE_AXES
+from .links import DETECTOR_UNITS, link_frames, virtualise_link
 from .measurement import scan_axes, scan_signals, write_measurement
 from .rawcopy import BackgroundCopier
 
@@ -206,8 +207,14 @@ def write_detector(
     det = instrument.create_group(name)
     det.attrs["NX_class"] = "NXdetector"
     write_frames(det, "data", frames, copy, virtual, copier)
-    det["frames_per_point"] = np.int32(frames.frames_per_point)
-    det["bluesky_field"] = frames.field
+    if virtual and isinstance(det.get("data", getlink=True), h5py.ExternalLink):
+        virtualise_link(det, "data", frames)
+    if not isinstance(det.get("data", getlink=True), h5py.ExternalLink):
+        det["data"].attrs["units"] = DETECTOR_UNITS
+    origin = det.create_group("bluesky")  # not NXdetector fields: an NXcollection holds them
+    origin.attrs["NX_class"] = "NXcollection"
+    origin["field"] = frames.field
+    origin["frames_per_point"] = np.int32(frames.frames_per_point)
     ndattrs = det.create_group("NDAttributes")
     ndattrs.attrs["NX_class"] = "NXcollection"
     for attr_name, (values, attrs) in read_ndattributes(frames).items():
@@ -218,15 +225,6 @@ def write_detector(
     if config:
         write_value(det, "configuration", dict(config))
     return det
-
-
-def link_frames(instrument_det: h5py.Group, target: h5py.Group, name: str) -> None:
-    """Make ``target[name]`` the detector's frames: the same external link, or a hard link."""
-    link = instrument_det.get("data", getlink=True)
-    if isinstance(link, h5py.ExternalLink):
-        target[name] = h5py.ExternalLink(link.filename, link.path)
-    else:
-        target[name] = instrument_det["data"]
 
 
 def write_default_plot(

@@ -87,7 +87,7 @@ def open_run(
     catalog: Any = None,
     path_map: PathMap = None,
 ) -> OpenedRun:
-    """Open a run from an exported NeXus file, a databroker run, or a uid in ``catalog``.
+    """Open a run from an exported NeXus file, a databroker or tiled run, or a uid in ``catalog``.
 
     ``entry`` picks the NXentry of a file holding several runs (default: the
     file's ``@default``).  ``path_map`` maps IOC-side paths to local paths.
@@ -97,6 +97,8 @@ def open_run(
         return _open_nexus(Path(source), entry, mapper)
     if catalog is not None:
         source = catalog[source]
+    if _is_tiled_run(source):
+        return _open_tiled(source)
     return _open_databroker(source, mapper)
 
 
@@ -156,15 +158,29 @@ def _open_nexus(path: Path, entry: str | None, mapper: Callable[[str], str]) -> 
                 scalars[k] = scal[k][()]
         detectors: dict[str, da.Array] = {}
         for det_name, det in grp["instrument"].items():
-            if det.attrs.get("NX_class") != "NXdetector" or "frames_per_point" not in det:
+            fpp = _frames_per_point(det)
+            if fpp is None:
                 continue
-            fpp = int(det["frames_per_point"][()])
             detectors[det_name] = _points(_nexus_frames(det, files, mapper, path), fpp)
     except Exception:
         for h in files:
             h.close()
         raise
     return OpenedRun(uid, start, scalars, time, detectors, source=str(path), _files=files)
+
+
+def _frames_per_point(det: h5py.Group) -> int | None:
+    """Frames per point of an exported NXdetector; None if it is not a bluesky detector.
+
+    Exports since NXDL 2026 keep it in the detector's ``bluesky`` NXcollection;
+    earlier ones had it as a field of the NXdetector itself.
+    """
+    if det.attrs.get("NX_class") != "NXdetector":
+        return None
+    for where in ("bluesky/frames_per_point", "frames_per_point"):
+        if where in det:
+            return int(det[where][()])
+    return None
 
 
 def _nexus_frames(
@@ -212,3 +228,44 @@ def _open_databroker(run: Any, mapper: Callable[[str], str]) -> OpenedRun:
     return OpenedRun(
         docs.uid, docs.start, scalars, time, detectors, source=f"run {docs.uid}", _files=files
     )
+
+
+# -- tiled runs (bluesky-tiled-plugins clients) -----------------------------
+
+
+def _is_tiled_run(source: Any) -> bool:
+    return type(source).__module__.startswith("bluesky_tiled_plugins") and hasattr(
+        source, "descriptors"
+    )
+
+
+def _open_tiled(run: Any) -> OpenedRun:
+    """Frames and scalars read *through the tiled server* (it opens the files, not us).
+
+    The server applies its own view of the files (its readable storage), so
+    no path mapping happens here; arrays are fetched lazily, frame by frame.
+    """
+    start = dict(run.start)
+    uid = str(start["uid"])
+    source = f"tiled run {uid}"
+    scalars: dict[str, np.ndarray] = {}
+    detectors: dict[str, da.Array] = {}
+    time = np.zeros(0)
+    if "primary" in run:
+        stream = run["primary"]
+        keys: dict[str, dict] = {}
+        for desc in run.descriptors:
+            if desc.get("name", "primary") == "primary":
+                keys.update(desc["data_keys"])
+        time = np.asarray(stream["time"].read())
+        for key, dk in keys.items():
+            if key not in stream:
+                continue
+            if "external" in dk:
+                arr = stream[key]
+                name = dk.get("object_name") or key
+                name = name if name not in detectors else key
+                detectors[name] = da.from_array(arr, chunks=(1, *arr.shape[1:]), lock=_LOCK)
+            elif not dk.get("shape"):
+                scalars[key] = np.asarray(stream[key].read())
+    return OpenedRun(uid, start, scalars, time, detectors, source=source)
