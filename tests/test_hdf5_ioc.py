@@ -110,8 +110,9 @@ def test_ophyd_databroker_round_trip(cam, ioc, det, db_and_re, dtype, color, fpp
     for name, gain in (("GainRed", 1.0), ("GainGreen", 2.0), ("GainBlue", 3.0)):
         cam.put("cam1:" + name, gain)
     # long enough that ophyd's SingleTrigger sees Acquire go 1 -> 0 after trigger()
-    # returned (with 1 ms the edge can beat it and trigger() returns None)
-    cam.put("cam1:AcquireTime", 0.05)
+    # returned (with 1 ms the edge can beat it and trigger() returns None; 50 ms
+    # still lost that race on a loaded machine against the real IOC)
+    cam.put("cam1:AcquireTime", 0.2)
     cam.put("HDF1:NDArrayPort", "SIM1")
     cam.put("HDF1:Compression", compression)
     cam.put("HDF1:XMLFileName", EMPTY)
@@ -284,6 +285,7 @@ def test_epics_pv_attribute_of_an_ioc_started_later(cam, ioc, ioc_factory):
         assert s_attr(dset, "NDAttrSource") == f"{late}cam1:NumImages"
 
 
+@pytest.mark.sim_only("the real IOC has every compressor; only ours lacks JPEG and falls back")
 def test_compression_the_ioc_cannot_do_is_said_in_write_message(cam, ioc):
     """JPEG (hdf5plugin has no JPEG filter): the file is written uncompressed, WriteStatus
     stays OK and WriteMessage says why; the next good file clears the message."""
@@ -340,7 +342,8 @@ def test_missing_directory_is_a_write_error(cam, ioc):
     before = open(good, "rb").read()
     cam.put("HDF1:CreateDirectory", 0)
     cam.put("HDF1:FilePath", str(folder / "gone"))
-    _capture_fails(cam, "No such file or directory")
+    # both IOCs name the file (ours adds strerror, ADCore R3-14 its status number)
+    _capture_fails(cam, f"Error opening file {folder / 'gone'}/ok_")
     # the IOC keeps serving and the earlier file is untouched
     assert cam.get("cam1:Acquire_RBV") == 0
     acquire(cam)
@@ -425,7 +428,7 @@ def test_full_disk_is_a_write_error_and_files_closed_earlier_survive(ioc_factory
         ca.wait_value("HDF1:Capture_RBV", 1)
         second = ca.get("HDF1:FullFileName_RBV")
         ca.put("cam1:NumImages", 40)
-        ca.put("cam1:Acquire", 1)
+        ca.put("cam1:Acquire", 1, wait=False)
         wait_for(lambda: ca.get("HDF1:WriteStatus") == 1, 30, "WriteStatus = Write error")
         assert "File too large" in ca.get("HDF1:WriteMessage")
         ca.wait_value("HDF1:Capture_RBV", 0, timeout=30)
@@ -523,7 +526,9 @@ def test_flush_now_chunk_and_speed_readbacks(cam, ioc):
     counter = cam.get("HDF1:SWMRCbCounter_RBV")
     cam.put("HDF1:FlushNow", 1)  # busy record: returns when the flush is done
     assert cam.get("HDF1:FlushNow") == 0
-    assert cam.get("HDF1:SWMRCbCounter_RBV") == counter + 1
+    # the flush is counted (ADCore R3-14 counts its SWMR flush callbacks, several a
+    # flush with the default layout's datasets; ours one a flush)
+    assert cam.get("HDF1:SWMRCbCounter_RBV") > counter
     with h5py.File(path, "r", swmr=True) as f:
         data = f["/entry/data/data"]
         assert data.shape == (3, NY, NX) and data.chunks == (2, NY, 16)

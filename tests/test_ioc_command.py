@@ -157,3 +157,27 @@ def test_ioc_ends_when_its_launcher_dies():
     if final not in ("Z", "X", "gone"):
         os.kill(pid, 15)  # do not leave it running if the test fails
     assert final in ("Z", "X", "gone")
+
+
+def test_unreceived_beacons_are_reported_once_without_tracebacks(tmp_path):
+    """No caRepeater on the beacon port: one line, not a traceback per beacon (as rsrv: none).
+
+    The absence of later reports can only be seen over a window: the beacon period
+    starts at 20 ms and doubles, so about six more sends fail within the 2.6 s after
+    the first report.
+    """
+    import time
+
+    from ioc_helpers import wait_for
+
+    from adtoolkit.ioc.launcher import free_port
+
+    port = free_port()
+    nobody = free_port(exclude=[port])  # nothing listens there: every beacon is refused
+    env = {"EPICS_CAS_BEACON_PORT": str(nobody), "EPICS_CAS_BEACON_ADDR_LIST": "127.0.0.1"}
+    with SimulatedIOC(prefix="bcn:", write_root=tmp_path, port=port, env=env) as proc:
+        wait_for(lambda: any("beacons to" in x for x in proc.output), 20, "the beacon report")
+        time.sleep(2.6)  # the observation window (see the docstring), not a synchronisation
+        output = "".join(proc.output)
+    assert output.count("beacons to") == 1, output
+    assert "Traceback" not in output and "Failed to send beacon" not in output, output

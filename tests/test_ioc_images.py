@@ -219,9 +219,11 @@ def test_proc1_offset_scale_and_clipping(cam):
         "Offset": -10.0,
         "Scale": 2.0,
         "EnableLowClip": "Enable",
-        "LowClip": 3.0,
+        "LowClipThresh": 3.0,  # R3-14 records: below the threshold becomes the value
+        "LowClipValue": 3.0,
         "EnableHighClip": "Enable",
-        "HighClip": 150.0,
+        "HighClipThresh": 150.0,
+        "HighClipValue": 150.0,
         "BlockingCallbacks": "Yes",
         "EnableCallbacks": 1,
     }
@@ -260,7 +262,9 @@ def test_priming_only_when_enabled(cam):
     assert cam.get("CC1:NDimensions_RBV") == 2
     assert cam.get("CC1:DataType_RBV", as_string=True) == "UInt8"
     assert cam.get("CC1:ColorMode_RBV", as_string=True) == "Mono"
-    assert cam.get("CC1:TimeStamp_RBV") == cam.get("cam1:TimeStamp_RBV")  # the same array
+    assert cam.get("CC1:TimeStamp_RBV") > 0
+    # simDetector stamps the array, never its own TimeStamp/UniqueId parameters
+    assert (cam.get("cam1:TimeStamp_RBV"), cam.get("cam1:UniqueId_RBV")) == (0, 0)
 
 
 def test_stats_against_numpy(cam):

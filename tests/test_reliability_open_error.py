@@ -30,8 +30,15 @@ def _count(RE, det):
     return RE(bp.count([det], num=1))
 
 
-def _expect_open_error(RE, det, hdf: str, ioc_dir: str, read_dir: str) -> str:
-    """Run a count that must fail at stage with the IOC's write error; return it."""
+def _expect_open_error(
+    RE, det, hdf: str, ioc_dir: str, read_dir: str, error_stays: bool = True
+) -> str:
+    """Run a count that must fail at stage with the IOC's write error; return it.
+
+    ``error_stays``: the simulated IOC keeps WriteStatus/WriteMessage after the failed
+    stage's restores; the real R3-14 IOC is back at Write OK by then, so there the
+    IOC's message is taken from the error the stage raised.
+    """
     from adtoolkit.devices import FileWriteError
 
     with pytest.raises(FileWriteError) as info:
@@ -39,8 +46,11 @@ def _expect_open_error(RE, det, hdf: str, ioc_dir: str, read_dir: str) -> str:
     message = str(info.value)
     assert not isinstance(info.value, TimeoutError)
     assert "timed out" not in message and "after 10 s" not in message, message
-    ioc_message = str(ca_get(hdf + "WriteMessage", as_string=True))
-    assert ca_get(hdf + "WriteStatus") == 1
+    if error_stays:
+        ioc_message = str(ca_get(hdf + "WriteMessage", as_string=True))
+        assert ca_get(hdf + "WriteStatus") == 1
+    else:
+        ioc_message = message.split(f"{hdf}WriteMessage: ", 1)[-1].split("'")[1]
     assert ioc_message and ioc_message in message, (ioc_message, message)
     assert f"{hdf}WriteStatus" in message and f"{hdf}WriteMessage" in message
     assert ioc_dir in message and read_dir in message, message
@@ -77,22 +87,28 @@ def test_refused_open_fails_stage_with_the_ioc_message_and_a_good_stage_follows(
         ca_put(hdf + "FileName", "blocked")
         ca_put(hdf + "FileNumber", 7)
         (ioc_dir / "blocked_000007.h5").mkdir(exist_ok=True)
-        first = _expect_open_error(RE, det, hdf, f"{ioc_dir}/", f"{view}/")
+        first = _expect_open_error(
+            RE, det, hdf, f"{ioc_dir}/", f"{view}/", error_stays=not ioc.is_real
+        )
         assert "blocked_000007.h5" in first
         # settings restored by the failed stage
-        assert ca_get(hdf + "FilePath", as_string=True) == saved["FilePath"]
+        # (the same directory: a restore may write it with its trailing separator)
+        restored = ca_get(hdf + "FilePath", as_string=True)
+        assert restored.rstrip("/") == saved["FilePath"].rstrip("/")
 
         # 2. a new failure (FileName leads out of the write root) reports its own
-        # message, not the one still shown from the first failure
-        ca_put(hdf + "FileName", "../../../escape")
-        ca_put(hdf + "FileNumber", 9)
-        second = _expect_open_error(RE, det, hdf, f"{ioc_dir}/", f"{view}/")
-        assert second != first and "blocked_000007" not in second
-        assert "write root" in second, second
-        assert not (Path(ioc.write_root).parent.parent / "escape_000009.h5").exists()
+        # message, not the one still shown from the first failure; write-root
+        # confinement is the simulated IOC's own (the real one would write there)
+        if not ioc.is_real:
+            ca_put(hdf + "FileName", "../../../escape")
+            ca_put(hdf + "FileNumber", 9)
+            second = _expect_open_error(RE, det, hdf, f"{ioc_dir}/", f"{view}/")
+            assert second != first and "blocked_000007" not in second
+            assert "write root" in second, second
+            assert not (Path(ioc.write_root).parent.parent / "escape_000009.h5").exists()
 
-        # 3. the stale "Write error" must not fail a good stage
-        assert ca_get(hdf + "WriteStatus") == 1
+        # 3. the stale "Write error" (simulated IOC) must not fail a good stage
+        assert ca_get(hdf + "WriteStatus") == (0 if ioc.is_real else 1)
         ca_put(hdf + "FileName", "good")
         ca_put(hdf + "FileNumber", 11)
         _count(RE, det)

@@ -28,7 +28,10 @@ from netns import (
     wait_for_tcp,
 )
 
-pytestmark = pytest.mark.ioc
+pytestmark = [
+    pytest.mark.ioc,
+    pytest.mark.sim_only("write-root confinement is the simulated IOC's own safeguard"),
+]
 
 TIMEOUT = 10.0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 READY = "adtoolkit-ioc ready"
 
@@ -139,6 +140,31 @@ def run(args: argparse.Namespace) -> int:
         gc.enable()
 
 
+class BeaconFilter:
+    """Keep one line of caproto's failed-beacon reports, drop the rest.
+
+    Beacons are best-effort: rsrv sends them and says nothing when nobody receives
+    them.  With no caRepeater on the beacon port, loopback answers each send with
+    "connection refused", and caproto logs every one with a traceback (each of the
+    first seconds, then every 15 s), which buries the IOC's own messages.
+    """
+
+    def __init__(self) -> None:
+        self.reported = False
+
+    def filter(self, record: Any) -> bool:
+        if not str(record.msg).startswith("Failed to send beacon"):
+            return True
+        if self.reported:
+            return False
+        self.reported = True
+        address = record.args[0] if record.args else "?"
+        record.msg = "beacons to %s are not received (no caRepeater there?); not reported again"
+        record.args = (address,)
+        record.exc_info = record.exc_text = None
+        return True
+
+
 def _run(args: argparse.Namespace) -> int:
     import asyncio
     import gc
@@ -153,6 +179,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     if not args.verbose:
         logging.getLogger("caproto").setLevel(logging.ERROR)
+    logging.getLogger("caproto.ctx").addFilter(BeaconFilter())
     try:
         instance = load_instance(args.instance)
     except (OSError, ValueError) as exc:

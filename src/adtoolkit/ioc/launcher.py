@@ -67,7 +67,40 @@ class IOCStartError(RuntimeError):
     """The IOC subprocess exited or did not become ready in time."""
 
 
-class SimulatedIOC:
+def terminate(proc: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if ``proc`` has not exited within ``timeout``."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+
+
+class IOCProcess:
+    """What every IOC subprocess handle shares: ``with`` starts and stops it."""
+
+    process: subprocess.Popen | None = None
+
+    def start(self) -> IOCProcess:
+        raise NotImplementedError
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        raise NotImplementedError
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class SimulatedIOC(IOCProcess):
     """The simulated ADSimDetector IOC in a subprocess.
 
     ``port`` defaults to a free one.  ``extra_args`` go to ``adtoolkit ioc``
@@ -200,22 +233,12 @@ class SimulatedIOC:
             os.close(self._parent_pipe)
             self._parent_pipe = None
 
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     def stop(self, timeout: float = 5.0) -> int | None:
         """SIGTERM, then SIGKILL if it has not exited within ``timeout``."""
         proc = self.process
         if proc is None:
             return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout)
+        terminate(proc, timeout)
         self._close_pipe()
         if self._reader is not None:
             self._reader.join(timeout)
@@ -225,12 +248,6 @@ class SimulatedIOC:
             self._own_root.cleanup()
             self._own_root = None
         return proc.returncode
-
-    def __enter__(self) -> SimulatedIOC:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"SimulatedIOC(prefix={self.prefix!r}, port={self.port}, running={self.running})"

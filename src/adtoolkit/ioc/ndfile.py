@@ -226,9 +226,10 @@ class NDFilePlugin(PluginDriver):
         path = p.get("FILE_PATH")
         if not path:
             return False
-        stripped = path[:-1] if path.endswith("/") and len(path) > 1 else path
-        refused = self.confinement_error(stripped)
-        exists = refused is None and os.path.isdir(stripped)
+        # ADCore strips one trailing separator and stats the rest: "/" stats "" (No)
+        stripped = path[:-1] if path.endswith("/") else path
+        refused = self.confinement_error(stripped) if stripped else None
+        exists = bool(stripped) and refused is None and os.path.isdir(stripped)
         p.set("FILE_PATH_EXISTS", int(exists))
         p.set("FILE_PATH", stripped.rstrip("/") + "/")
         if refused:
@@ -240,8 +241,8 @@ class NDFilePlugin(PluginDriver):
         p.set("FILE_PATH", value)
         if (
             not self.check_path()
-            and value
-            and self.confinement_error(value.rstrip("/") or "/") is None
+            and value.rstrip("/")
+            and self.confinement_error(value.rstrip("/")) is None
         ):
             try:
                 create_file_path(value, p.get("CREATE_DIR"))
@@ -472,7 +473,9 @@ class NDFilePlugin(PluginDriver):
         self._lazy = bool(p.get("FILE_LAZY_OPEN"))
         last = getattr(self, "_last_array", None)
         if mode == SINGLE:
-            self._error("ERROR: capture not supported in Single mode")
+            # R3-14 doCapture: the message is shown, but WriteStatus stays OK
+            p.set("WRITE_MESSAGE", "ERROR: capture not supported in Single mode")
+            self.log.error("doCapture ERROR: capture not supported in Single mode")
             return
         if mode == CAPTURE:
             if p.get("NUM_CAPTURE") == 0:
@@ -493,7 +496,9 @@ class NDFilePlugin(PluginDriver):
             p.set("WRITE_FILE", 1)
             return
         if last is None:
-            self._error("ERROR: must collect an array to get dimensions first")
+            # R3-14 doCapture reports this on the IOC console only: WriteStatus
+            # stays OK, WriteMessage empty, Capture back to Done
+            self.log.error("doCapture: ERROR, must collect an array to get dimensions first")
             return
         multiple = self.multiple_arrays
         if multiple and not self.open_file(last):

@@ -13,6 +13,7 @@ Continuous mode and Aborted otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
@@ -144,6 +145,34 @@ class SimDetector(NDArrayDriver):
         if name in RESET_PARAMS or name.startswith("SIM_"):
             p.set("RESET_IMAGE", 1)
 
+    async def write_async(self, addr: int, name: str, value: Any) -> None:
+        """A put to Acquire=1 in Single/Multiple mode completes when acquisition ends.
+
+        In ADCore the Acquire bo's put-callback (``caput -c``, ophyd's put
+        completion) completes only when the driver sets Acquire back to 0; in
+        Continuous mode that is a stop, so there it completes at once, as with a
+        plain put.  Other requests of the client's circuit are served meanwhile.
+        """
+        await super().write_async(addr, name, value)
+        if name == "ACQUIRE" and value and self.params.get("IMAGE_MODE") != CONTINUOUS:
+            await self._acquire_done()
+
+    async def _acquire_done(self) -> None:
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        param = self.params.params["ACQUIRE"]
+
+        def listener(value: Any) -> None:
+            if not value:
+                loop.call_soon_threadsafe(done.set)
+
+        param.listeners.append(listener)  # before the check: no end can slip between
+        try:
+            if self.params.get("ACQUIRE"):
+                await done.wait()
+        finally:
+            param.listeners.remove(listener)
+
     def set_acquire(self, value: int) -> None:
         """ADAcquire with the AcquireBusy rule of asynNDArrayDriver::setIntegerParam."""
         p = self.params
@@ -221,11 +250,9 @@ class SimDetector(NDArrayDriver):
                 num_images = p.get("NIMAGES")
                 p.set("ARRAY_COUNTER", counter)
                 p.set("NIMAGES_COUNTER", n_counter)
+                # the array carries UniqueId and its time stamps; simDetector leaves
+                # its own UniqueId/TimeStamp/EpicsTS* parameters at 0 (plugins show them)
                 array = self.make_array(image, counter)
-                p.set("UNIQUE_ID", array.unique_id)
-                p.set("TIME_STAMP", array.timestamp)
-                p.set("EPICS_TS_SEC", array.epics_ts_sec)
-                p.set("EPICS_TS_NSEC", array.epics_ts_nsec)
                 callbacks = p.get("ARRAY_CALLBACKS")
             if callbacks:
                 self.do_callbacks(array)
