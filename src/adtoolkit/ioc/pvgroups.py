@@ -94,11 +94,14 @@ class _RecordMixin:
         # an output record with DRVL/DRVH clamps to them as ao/longout do
         # (caproto would refuse the put); display limits never refuse a value
         spec = self._adt_spec
-        if isinstance(data, int | float) and spec is not None:
+        limited = getattr(self, "lower_ctrl_limit", 0) != getattr(self, "upper_ctrl_limit", 0)
+        if limited and not isinstance(data, int | float | str | np.number) and len(data) == 1:
+            data = data[0]  # a scalar put arrives as a one-element array
+        if isinstance(data, int | float | np.number) and spec is not None and limited:
             if spec.writable and (spec.drvh or spec.drvl):
-                return type(data)(min(max(data, spec.drvl), spec.drvh))
-            if getattr(self, "lower_ctrl_limit", 0) != getattr(self, "upper_ctrl_limit", 0):
-                return data
+                data = type(data)(min(max(data, spec.drvl), spec.drvh))
+            # skip caproto's limit check, keep the rest of the put (the putter)
+            return await self.putter(self, data) if self.putter is not None else data
         return await super().verify_value(data)
 
     async def write(self, value, **kwargs):
