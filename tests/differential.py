@@ -245,8 +245,12 @@ def _do_snapshot(request: str) -> None:
         # a loaded IOC may still be answering searches when the stall ends: the
         # fields one IOC has and the other did not connect get one more round
         have = {fpv.partition(":")[2] for fpv in fconnected}
-        retry = [f for f in field_pvs if f not in fconnected and f.partition(":")[2] in have]
-        fconnected.update(connect(retry, 120.0))
+        for _ in range(3):
+            retry = [f for f in field_pvs if f not in fconnected and f.partition(":")[2] in have]
+            if not retry:
+                break
+            for start in range(0, len(retry), 500):  # small batches: searches are answered
+                fconnected.update(connect(retry[start : start + 500], 120.0, stall=30.0))
         for chid in fconnected.values():
             ca.get(chid, ftype=ca.dbr.STRING, wait=False)  # menus and numbers as rsrv prints them
         ca.pend_event(0.5)
