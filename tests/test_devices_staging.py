@@ -12,7 +12,7 @@ from ophyd.sim import make_fake_device
 
 from adtoolkit.devices import ConfigurationError, StageSigs, StagingError
 from adtoolkit.devices.factory import make_detector
-from adtoolkit.devices.staging import validate_value
+from adtoolkit.devices.settings import validate_value
 
 FILE_KEYS = [
     "enable",

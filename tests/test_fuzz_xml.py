@@ -17,6 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adtoolkit.adcore.vocabulary import (
+    ATTRIBUTE_TYPES,
+    CONST_TYPES,
+    DATASET_SOURCES,
+    DBR_TYPES,
+    PARAM_DATATYPES,
+    WHEN_VALUES,
+)
 from adtoolkit.xml import (
     Attribute,
     Attributes,
@@ -32,14 +40,6 @@ from adtoolkit.xml import (
     parse,
     validate,
     validate_files,
-)
-from adtoolkit.xml.models import (
-    ATTRIBUTE_TYPES,
-    CONST_TYPES,
-    DATASET_SOURCES,
-    DBR_TYPES,
-    PARAM_DATATYPES,
-    WHEN_VALUES,
 )
 
 #: CI keeps the fuzz short; ADTOOLKIT_FUZZ_EXAMPLES=1000 for a deep run

@@ -64,7 +64,9 @@ def det(ioc, ca):
         )
 
     device = Det(ioc.prefix, name="det")
-    device.wait_for_connection(timeout=60)
+    # every signal, the lazy ones too: describe() creates ArraySize*_RBV on first use
+    # and ophyd waits only 1 s for a lazy signal, too short on a loaded machine
+    device.wait_for_connection(all_signals=True, timeout=60)
     device.read_attrs = ["hdf1"]
     device.hdf1.read_attrs = []
     yield device

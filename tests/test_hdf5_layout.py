@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from adtoolkit.ioc.hdf5.layout import (
+from adtoolkit.adcore.layout import (
     DEFAULT_LAYOUT_MESSAGE,
     LayoutError,
-    default_layout,
-    parse_layout,
     validate_layout_param,
 )
+from adtoolkit.adcore.layout import default_layout_tree as default_layout
+from adtoolkit.adcore.layout import parse_layout_tree as parse_layout
 from adtoolkit.ioc.hdf5.writer import validate_layout_param as writer_validate
 
 DATA = Path(__file__).parent / "data" / "hdf5"

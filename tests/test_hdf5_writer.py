@@ -16,9 +16,10 @@ import hdf5plugin  # also registers the decompression filters for reading back
 import numpy as np
 import pytest
 
+from adtoolkit.adcore.attributes import load_attributes
 from adtoolkit.ioc.hdf5.writer import HDF5Writer, HDF5WriterError, blosc_supports
 from adtoolkit.ioc.ndarray import NDArray, NDAttribute, NDDimension
-from adtoolkit.ioc.ndattributes import AttributeCollector, load_attributes
+from adtoolkit.ioc.ndattributes import AttributeCollector
 
 DATA = Path(__file__).parent / "data" / "hdf5"
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -489,7 +490,7 @@ def test_blosc_snappy_compresses_frames(tmp_path):
 def test_blosc_compressor_missing_from_the_build_is_said_in_write_message(tmp_path, monkeypatch):
     """A build without a compressor (hdf5plugin without C++11 has no Snappy): the file
     keeps the Blosc filter at level 0 (stored as is) and the writer says so."""
-    from adtoolkit.ioc.hdf5 import writer as writer_module
+    from adtoolkit.ioc.hdf5 import filters as writer_module
 
     monkeypatch.setattr(writer_module, "blosc_supports", lambda cname: cname != "snappy")
     frames = ramp_frames(2)

@@ -11,18 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adtoolkit.ioc import ndattributes as nda
-from adtoolkit.ioc.ndattributes import (
+from adtoolkit.adcore import macros as nda
+from adtoolkit.adcore.attributes import AttributeDefinition, load_attributes
+from adtoolkit.adcore.macros import expand_macros, parse_macros
+from adtoolkit.adcore.vocabulary import (
     STATUS_MACRO_ERROR,
     STATUS_NOT_FOUND,
     STATUS_OK,
     STATUS_XML_ERROR,
-    AttributeCollector,
-    AttributeDefinition,
-    expand_macros,
-    load_attributes,
-    parse_macros,
 )
+from adtoolkit.ioc.ndattributes import AttributeCollector
 
 DATA = Path(__file__).parent / "data" / "hdf5"
 sys.path.insert(0, str(DATA))

@@ -103,3 +103,17 @@ def test_path_mapper_rules():
     assert as_path_mapper(str.upper)("/a") == "/A"
     with pytest.raises(TypeError, match="path_map"):
         as_path_mapper(42)
+
+
+def test_path_map_follows_the_detector_path_rule():
+    """A mapping and the detector's PathTemplates map a file the same way: Windows IOC
+    paths in any case and with either separator, whole components only."""
+    from adtoolkit.paths import PathTemplates
+
+    templates = PathTemplates(write="D:\\data\\%Y\\", read="/mnt/win/%Y/")
+    by_templates = as_path_mapper(templates)
+    by_prefix = as_path_mapper({"D:\\data": "/mnt/win"})
+    for ioc_file in ("D:\\data\\2026\\f.h5", "d:/DATA/2026/f.h5"):
+        assert by_templates(ioc_file) == "/mnt/win/2026/f.h5"
+        assert by_prefix(ioc_file) == "/mnt/win/2026/f.h5"
+    assert as_path_mapper({"D:\\data": "/mnt/win"})("D:\\database\\f.h5") == "D:\\database\\f.h5"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from adtoolkit.adcore.xmlreader import parse_document
 from adtoolkit.xml import (
     Attribute,
     Attributes,
@@ -21,7 +22,6 @@ from adtoolkit.xml import (
     parse_layout,
     validate,
 )
-from adtoolkit.xml.safe import parse_document
 
 DATA = Path(__file__).parent / "data" / "xml"
 EXAMPLES = sorted(DATA.glob("*.xml"))

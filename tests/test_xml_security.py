@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
+from adtoolkit.adcore.xmlreader import MAX_BYTES, MAX_DEPTH, parse_document
 from adtoolkit.xml import XMLParseError, XMLSecurityError, parse, parse_attributes, validate_files
-from adtoolkit.xml.safe import MAX_BYTES, MAX_DEPTH, parse_document
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from adtoolkit.adcore.xmlreader import parse_document
 from adtoolkit.xml import Attributes, Layout, ValidationError, check, validate, validate_files
-from adtoolkit.xml.safe import parse_document
 from adtoolkit.xml.validator import validate_attributes_document, validate_layout_document
 
 DATA = Path(__file__).parent / "data" / "xml"

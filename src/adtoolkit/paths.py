@@ -89,6 +89,24 @@ def _pure(semantics: Semantics) -> type[PurePath]:
     return PureWindowsPath if semantics == "windows" else PurePosixPath
 
 
+def relative_parts(
+    path: str, root: str, semantics: Semantics | None = None
+) -> tuple[str, ...] | None:
+    """The components of ``path`` below ``root``; None when ``path`` is not under it.
+
+    The one rule that maps an IOC-side path to a workstation path, used by
+    :meth:`PathTemplates.to_read_path` and by the readers' and exporter's ``path_map``
+    (:mod:`adtoolkit.runs.pathmap`): whole components only (``/data`` holds
+    ``/data/x.h5``, not ``/database/x.h5``); ``semantics`` (guessed from ``root`` when
+    not given) decides the rest -- Windows paths take either separator and ignore case.
+    """
+    pure = _pure(semantics or guess_semantics(root))
+    try:
+        return pure(path).relative_to(pure(root)).parts
+    except ValueError:
+        return None
+
+
 def _check_template(template: object, which: str, semantics: Semantics) -> PurePath:
     if not isinstance(template, (str, os.PathLike)):
         raise PathTemplateError(
@@ -277,23 +295,19 @@ class PathTemplates:
         """Workstation path of any file name the IOC reports (e.g. FullFileName_RBV)."""
         if not isinstance(ioc_file, str) or not ioc_file:
             raise PathTemplateError(f"IOC file name must be a non-empty str, not {ioc_file!r}")
-        wtype = type(self._write_pure)
-        ioc = wtype(ioc_file)
-        root = wtype(self.write_root)
-        if not ioc.is_absolute():
+        if not _pure(self.semantics)(ioc_file).is_absolute():
             raise PathTemplateError(
                 f"IOC file name {ioc_file!r} is not an absolute {self.semantics} path"
             )
-        try:
-            rel = ioc.relative_to(root)
-        except ValueError:
+        rel = relative_parts(ioc_file, self.write_root, self.semantics)
+        if rel is None:
             raise PathTemplateError(
                 f"IOC file {ioc_file!r} is not under the IOC mount point {self.write_root!r} "
                 f"({self.describe_mapping()}), so it has no workstation path"
-            ) from None
-        if any(p in ("..", ".") for p in rel.parts):
+            )
+        if any(p in ("..", ".") for p in rel):
             raise PathTemplateError(f"IOC file name {ioc_file!r} contains '.' or '..'")
-        return Path(self.read_root).joinpath(*rel.parts)
+        return Path(self.read_root).joinpath(*rel)
 
     def existing_read_path(self, ioc_file: str) -> Path:
         """:meth:`to_read_path`, raising :class:`ReadPathMissingError` if it does not exist."""

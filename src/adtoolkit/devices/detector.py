@@ -39,12 +39,20 @@ A stream (kickoff/complete/collect) cannot be replayed: ``pause()`` stops it, it
 written, and ``NoReplayAllowed`` tells the RunEngine not to replay the kickoff.  The
 run then ends failed (on resume) or aborted; either way the RunEngine's cleanup
 collects the frames written, one event each.
+
+Where the state lives.  The detector holds the bluesky interface; each state machine
+is a small class of its own: one acquisition and how it was stopped
+(:class:`~adtoolkit.devices.acquisition.Acquisition`, its ``TriggerStatus`` and the
+``AcquireBusyWatch`` that ends it), a stream (:class:`~adtoolkit.devices.stream.Stream`)
+and the pause (:class:`PauseState`).  The documents (resource, datum) are made by the
+file plugin (:mod:`adtoolkit.devices.filestore`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from ophyd import DeviceStatus, Kind
@@ -53,35 +61,26 @@ from ophyd.device import DEFAULT_CONNECTION_TIMEOUT as DEFAULT_TIMEOUT
 from ophyd.device import Staged
 from ophyd.status import Status
 
+from .acquisition import AcquireBusyWatch, Acquisition, Baseline, Stop, TriggerStatus, busy_state
 from .batchread import read_many
 from .connect import connect_all
 from .errors import AcquisitionError, ConfigurationError
-from .filestore import HDF5FileStore, is_write_error
-from .staging import FastStaging, StageSigs
+from .filestore import HDF5FileStore
+from .staging import FastStaging, StageSigs, resolve
+from .stream import Stream
+from .writes import WriteBatch
 
 __all__ = ["AreaDetector"]
 
 
-def _busy_state(value: Any) -> int | None:
-    """1 for Acquiring, 0 for Done, whatever form the monitor delivers (enum string,
-    index, or the index as text)."""
-    if isinstance(value, str):
-        if value in ("Acquiring", "1"):
-            return 1
-        if value in ("Done", "0"):
-            return 0
-        return None
-    try:
-        return 1 if int(value) else 0
-    except (TypeError, ValueError):
-        return None
+@dataclass
+class PauseState:
+    """Between ``pause()`` and ``resume()``.  ``paused``: pause() closed the file and
+    resume() opens the next one; ``error``: what went wrong on the way, raised by the
+    next ``trigger()`` (the RunEngine's pause machinery must not see it)."""
 
-
-def _write_error(fp: HDF5FileStore) -> bool:
-    try:
-        return is_write_error(fp.write_status.get(use_monitor=False))
-    except Exception:  # noqa: BLE001 - only decides whether to add the IOC's message
-        return False
+    paused: bool = False
+    error: BaseException | None = None
 
 
 class AreaDetector(FastStaging, DetectorBase):
@@ -107,16 +106,10 @@ class AreaDetector(FastStaging, DetectorBase):
         super().__init__(*args, **kwargs)
         self.frames_per_point = frames_per_point  # validated by the property
         self.image_key = f"{self.name}_image"
-        self._busy_lock = threading.Lock()
-        self._pending: Status | None = None
-        self._seen_busy = False
-        self._busy_cid: int | None = None
-        self._busy_watchers: list = []
-        self._verifying: threading.Thread | None = None
-        self._fly: dict | None = None
+        self._busy = AcquireBusyWatch(self.name)
+        self._stream: Stream | None = None
+        self._pause = PauseState()
         self.trigger_timeout: float | None = None
-        self._paused = False  # pause() closed the file; resume() opens the next one
-        self._resume_error: BaseException | None = None  # raised by the next trigger
         for fp in self.file_plugins():
             fp.image_key = self.image_key
 
@@ -162,198 +155,108 @@ class AreaDetector(FastStaging, DetectorBase):
 
     def _stage_pairs(self):
         sigs = StageSigs(self.stage_sigs)
-        n = self._fly["num"] if self._fly else self.frames_per_point
+        fly = self._stream
+        n = fly.num if fly else self.frames_per_point
         sigs.setdefault("cam.acquire", 0)
         sigs["cam.image_mode"] = "Multiple"
         sigs["cam.num_images"] = n
         sigs.setdefault("cam.wait_for_plugins", "Yes")
         sigs.setdefault("cam.array_callbacks", "Enable")
         for fp in self.file_plugins():
-            fp.frames_per_point = 1 if self._fly else self.frames_per_point
-            fp.num_capture_value = n if self._fly else 0
-        from .staging import resolve
-
+            fp.frames_per_point = 1 if fly else self.frames_per_point
+            fp.num_capture_value = n if fly else 0
         return resolve(self, sigs.items())
 
     # -- AcquireBusy ------------------------------------------------------------
-    def _busy_changed(self, value: Any = None, **kwargs: Any) -> None:
-        state = _busy_state(value)
-        with self._busy_lock:
-            if state == 1:
-                self._seen_busy = True
-                watchers, self._busy_watchers = self._busy_watchers, []
-            elif state == 0 and self._seen_busy:
-                self._seen_busy = False
-                watchers = []
-                st, self._pending = self._pending, None
-                if st is not None and not st.done:
-                    # AcquireBusy=Done alone is no proof: an IOC restarted mid-trigger
-                    # reads Done too.  Check the frames reached the file plugin(s),
-                    # off the monitor thread (it needs CA reads).
-                    self._verifying = threading.Thread(target=self._verify, args=(st,), daemon=True)
-                    self._verifying.start()
-            else:
-                return
-        for st in watchers:
-            if not st.done:
-                st.set_finished()
+    def _arm(
+        self, timeout: float | None, frames: int, on_success: Any = None, stream: bool = False
+    ) -> Acquisition:
+        st = TriggerStatus(self, timeout=timeout)
+        acq = Acquisition(
+            self.name,
+            st,
+            frames,
+            tuple(Baseline.read(fp) for fp in self.file_plugins()),
+            on_success,
+            stream,
+        )
+        self._busy.arm(acq)
+        return acq
 
-    def _verify(self, st: DeviceStatus) -> None:
-        """Finish ``st`` only if every file plugin captured the frames asked for."""
-        try:
-            problems = []
-            for fp, before in st._adt_baselines:
-                now = int(fp.num_captured.get(use_monitor=False))
-                if now - before != st._adt_frames:
-                    problems.append(
-                        f"{fp.prefix}NumCaptured_RBV went from {before} to {now}, "
-                        f"not up by {st._adt_frames}"
-                        + (f"; {fp.write_error()}" if _write_error(fp) else "")
-                    )
-            if st._adt_stopped is not None and (problems or not st._adt_baselines):
-                # cut short by stop() (without a file plugin nothing proves the frames
-                # were all taken): the missing frames are what was asked for
-                if getattr(st, "_adt_paused", None):
-                    if self._fly is not None and self._fly.get("done") is st:
-                        raise AcquisitionError(
-                            f"{st._adt_paused}; the stream stopped after "
-                            + "; ".join(problems or ["? frames"])
-                            + ". A stream cannot be resumed: its frames so far are "
-                            "collected; run the fly scan again"
-                        )
-                    _interrupt(st, st._adt_paused)
-                    return
-                if st._adt_stopped:
-                    _interrupt(st, f"{self.name}: stop(success=True) during the acquisition")
-                    return
-                raise AcquisitionError(
-                    "; ".join([f"{self.name}: stopped during the acquisition (stop())", *problems])
-                )
-            if problems:
-                raise AcquisitionError(
-                    f"{self.name}: acquisition ended without the frames it asked for: "
-                    + "; ".join(problems)
-                )
-            if st._adt_on_success is not None:
-                st._adt_on_success()
-        except Exception as exc:  # noqa: BLE001 - reported through the status
-            if not st.done:
-                st.set_exception(exc)
-            return
-        if not st.done:
-            st.set_finished()
-
-    def _busy_meta(self, connected: bool | None = None, **kwargs: Any) -> None:
-        if connected is not False:
-            return
-        with self._busy_lock:
-            st, self._pending = self._pending, None
-            self._seen_busy = False
-        if st is not None and not st.done:
-            st.set_exception(
-                AcquisitionError(
-                    f"{self.name}: {self.cam.acquire_busy.pvname} disconnected during the "
-                    "acquisition (IOC restarted?); its frames cannot be trusted"
-                )
-            )
-
-    def _arm(self, timeout: float | None, frames: int, on_success: Any = None) -> DeviceStatus:
-        st = DeviceStatus(self, timeout=timeout)
-        st._adt_frames = frames
-        st._adt_on_success = on_success
-        st._adt_stopped = None  # stop(success) while acquiring: its success flag
-        st.interrupted = None  # why the acquisition was cut short on purpose, if it was
-        st._adt_baselines = [
-            (fp, int(fp.num_captured.get(use_monitor=False))) for fp in self.file_plugins()
-        ]
-        with self._busy_lock:
-            if self._pending is not None and not self._pending.done:
-                raise RuntimeError(f"{self.name}: trigger while an acquisition is running")
-            self._pending = st
-            self._seen_busy = False
-        return st
+    def _stop_cam(self) -> None:
+        self.cam.acquire.put(0, use_complete=False)
 
     def _acquisition_timeout(self, n_frames: int) -> float:
         cam = self.cam
         period = max(float(v) for v in read_many([cam.acquire_time, cam.acquire_period]))
         return 10.0 + 2.0 * n_frames * period
 
-    def stage(self) -> list[object]:
-        staged = super().stage()
+    def stage(self, *, batch: WriteBatch | None = None) -> list[object]:
+        staged = super().stage(batch=batch)
         try:
-            n = self._fly["num"] if self._fly else self.frames_per_point
+            n = self._stream.num if self._stream else self.frames_per_point
             self.trigger_timeout = self._acquisition_timeout(n)
-            self._busy_cid = self.cam.acquire_busy.subscribe(self._busy_changed, run=False)
-            self._meta_cid = self.cam.acquire_busy.subscribe(
-                self._busy_meta, event_type="meta", run=False
-            )
+            self._busy.attach(self.cam.acquire_busy)
         except BaseException:
-            self.unstage()
+            self.unstage(batch=batch)
             raise
         return staged
 
-    def unstage(self) -> list[object]:
-        if self._busy_cid is not None:
-            self.cam.acquire_busy.unsubscribe(self._busy_cid)
-            self._busy_cid = None
-        if getattr(self, "_meta_cid", None) is not None:
-            self.cam.acquire_busy.unsubscribe(self._meta_cid)
-            self._meta_cid = None
-        self._paused = False
-        self._resume_error = None
-        with self._busy_lock:
-            st, self._pending = self._pending, None
-            verifying, self._verifying = self._verifying, None
+    def unstage(self, *, batch: WriteBatch | None = None) -> list[object]:
+        self._busy.detach()
+        self._pause = PauseState()
+        acq, verifying = self._busy.take()
         try:
-            if st is not None and not st.done:
+            if acq is not None and not acq.done:
                 # an aborted acquisition: stop the cam before restoring settings.  The
                 # status finishes (interrupted), it does not fail: see the module doc.
-                self.cam.acquire.put(0, use_complete=False)
-                _interrupt(st, f"{self.name} unstaged during the acquisition")
-            elif verifying is not None and verifying is not threading.current_thread():
+                self._stop_cam()
+                acq.interrupt(f"{self.name} unstaged during the acquisition")
+            else:
                 # the acquisition ended just before: let its check (and its datum,
                 # which needs the open resource) finish before the file is closed
-                verifying.join(self.stage_timeout)
+                self._busy.join_check(self.stage_timeout, verifying)
         finally:
-            result = super().unstage()
+            result = super().unstage(batch=batch)
         return result
 
     # -- step scans ---------------------------------------------------------------
-    def trigger(self) -> DeviceStatus:
+    def trigger(self) -> TriggerStatus:
         if self._staged != Staged.yes:
             raise RuntimeError(f"{self.name} is not staged; stage it before triggering")
-        if self._resume_error is not None:
-            raise self._resume_error
+        if self._pause.error is not None:
+            raise self._pause.error
         # the datum is made only once the frames are in the file: a document never
         # claims frames that were not written
         t0 = time.time()
-        st = self._arm(
+        acq = self._arm(
             self.trigger_timeout,
             self.frames_per_point,
             lambda: self.generate_datum(self.image_key, t0, {}),
         )
         self.cam.acquire.put(1, use_complete=False)
-        return st
+        return acq.status
 
     def generate_datum(self, key: str, timestamp: float, datum_kwargs: dict | None = None):
         for fp in self.file_plugins():
             fp.generate_datum(key, timestamp, datum_kwargs or {})
 
     def collect_asset_docs(self):
-        if self._fly is not None:
-            self._fly_datums()
+        if self._stream is not None:
+            self._stream_datums()
         for fp in self.file_plugins():
             yield from fp.collect_asset_docs()
 
     def stop(self, *, success: bool = False) -> None:
         """Stop the cam.  A pending trigger ends when AcquireBusy says the IOC is done:
         interrupted (finished, no datum) with ``success=True``, failed otherwise."""
-        with self._busy_lock:
-            pending = self._pending is not None and not self._pending.done
-            if pending and not self._fly:
-                self._pending._adt_stopped = bool(success)
-        if pending or self._fly:
-            self.cam.acquire.put(0, use_complete=False)
+        with self._busy.lock:
+            acq = self._busy.pending
+            pending = acq is not None and not acq.done
+            if pending and not self._stream:
+                acq.request_stop(Stop.INTERRUPT if success else Stop.FAIL)
+        if pending or self._stream:
+            self._stop_cam()
         super().stop(success=success)
 
     # -- pause / resume -----------------------------------------------------------
@@ -363,26 +266,25 @@ class AreaDetector(FastStaging, DetectorBase):
         if self._staged != Staged.yes:
             return  # not in use by a run (or being unstaged): nothing of ours runs
         why = f"{self.name}: paused (RunEngine interrupted) during the acquisition"
-        with self._busy_lock:
-            st = self._pending if self._pending is not None and not self._pending.done else None
-            if st is not None:
-                st._adt_paused = why
-                st._adt_stopped = True
-        streaming = self._fly is not None
+        with self._busy.lock:
+            acq = self._busy.pending
+            if acq is not None and not acq.done:
+                acq.pause(why)
+            else:
+                acq = None
+        streaming = self._stream is not None
         try:
-            self.cam.acquire.put(0, use_complete=False)
-            if st is not None:
-                self._wait_stopped(st)
-            verifying = self._verifying
-            if verifying is not None and verifying is not threading.current_thread():
-                # a trigger that ended just before: its datum comes before the close
-                verifying.join(self.stage_timeout)
+            self._stop_cam()
+            if acq is not None:
+                self._wait_stopped(acq)
+            # a trigger that ended just before: its datum comes before the close
+            self._busy.join_check(self.stage_timeout)
             if not streaming:
                 for fp in self.file_plugins():
                     fp.close_file()
         except Exception as exc:  # noqa: BLE001 - reported by the next trigger
-            self._resume_error = AcquisitionError(f"{why}; could not stop cleanly: {exc}")
-        self._paused = True
+            self._pause.error = AcquisitionError(f"{why}; could not stop cleanly: {exc}")
+        self._pause.paused = True
         if streaming:
             from bluesky.utils import NoReplayAllowed
 
@@ -391,19 +293,16 @@ class AreaDetector(FastStaging, DetectorBase):
                 "it was stopped and its run ends when the RunEngine resumes"
             )
 
-    def _wait_stopped(self, st: DeviceStatus) -> None:
-        """Wait (at most ``stage_timeout``) for ``st`` to end after Acquire=0."""
+    def _wait_stopped(self, acq: Acquisition) -> None:
+        """Wait (at most ``stage_timeout``) for ``acq`` to end after Acquire=0."""
         ended = threading.Event()
-        st.add_callback(lambda *a: ended.set())
+        acq.status.add_callback(lambda *a: ended.set())
         if ended.wait(self.stage_timeout):
             return
         # the IOC never said Done: end the status ourselves so the RunEngine does not
         # report it, and refuse the replayed trigger (the cam may still be acquiring)
-        with self._busy_lock:
-            if self._pending is st:
-                self._pending = None
-                self._seen_busy = False
-        _interrupt(st, st._adt_paused)
+        self._busy.forget(acq)
+        acq.interrupt()
         raise AcquisitionError(
             f"{self.cam.acquire_busy.pvname} did not go to Done within "
             f"{self.stage_timeout:g} s of {self.cam.acquire.pvname}=0"
@@ -412,13 +311,13 @@ class AreaDetector(FastStaging, DetectorBase):
     def resume(self) -> None:
         """The RunEngine resumes: open a new file with a new resource, so the replayed
         trigger's frames are where its datum says (point 0 of the new resource)."""
-        if not self._paused or self._staged != Staged.yes or self._fly is not None:
+        if not self._pause.paused or self._staged != Staged.yes or self._stream is not None:
             return
-        self._paused = False
-        if self._resume_error is not None:
+        self._pause.paused = False
+        if self._pause.error is not None:
             return
         try:
-            busy = _busy_state(self.cam.acquire_busy.get(use_monitor=False))
+            busy = busy_state(self.cam.acquire_busy.get(use_monitor=False))
             if busy != 0:
                 raise AcquisitionError(
                     f"{self.cam.acquire_busy.pvname} is {busy!r}, not Done: the cam is "
@@ -427,7 +326,7 @@ class AreaDetector(FastStaging, DetectorBase):
             for fp in self.file_plugins():
                 fp.next_file()
         except Exception as exc:  # noqa: BLE001 - reported by the next trigger
-            self._resume_error = AcquisitionError(
+            self._pause.error = AcquisitionError(
                 f"{self.name}: cannot resume: no new file for the replayed trigger: {exc}"
             )
 
@@ -445,93 +344,48 @@ class AreaDetector(FastStaging, DetectorBase):
             )
         if self._staged != Staged.no:
             raise RuntimeError(f"{self.name}: kickoff needs an unstaged detector")
-        self._fly = {"num": n, "t0": None, "collected": False}
+        stream = self._stream = Stream(n)
         try:
             self.stage()
         except BaseException:
-            self._fly = None
+            self._stream = None
             raise
         started = DeviceStatus(self, timeout=10.0)
-        with self._busy_lock:
-            self._busy_watchers.append(started)
-        self._fly["done"] = self._arm(self.trigger_timeout, n)
-        self._fly["t0"] = time.time()
+        self._busy.notify_started(started)
+        stream.acquisition = self._arm(self.trigger_timeout, n, stream=True)
+        stream.t0 = time.time()
         self.cam.acquire.put(1, use_complete=False)
         return started
 
     def complete(self) -> Status:
-        if not self._fly:
+        if not self._stream or self._stream.acquisition is None:
             raise RuntimeError(f"{self.name}: complete() without kickoff()")
-        return self._fly["done"]
+        return self._stream.acquisition.status
 
     def describe_collect(self) -> dict:
         fp = self.file_plugins()[0]
         return {self.name: {self.image_key: fp.data_key()}}
 
-    def _fly_datums(self) -> None:
-        if self._fly is None or "datums" in self._fly:
-            return
-        fp = self.file_plugins()[0]
-        t0, n = self._fly["t0"], self._fly["num"]
-        done = self._fly["done"]
-        if not (done.done and done.success and done.interrupted is None):
-            # collected before the stream ended (the RunEngine's cleanup after an
-            # abort collects what was kicked off): one datum per frame in the file only
-            n = self._frames_streamed(done, n)
-        t1 = time.time()
-        step = (t1 - t0) / max(n, 1)
-        self._fly["datums"] = [
-            (fp.generate_datum(self.image_key, t0 + (i + 1) * step, {}), t0 + (i + 1) * step)
-            for i in range(n)
-        ]
-
-    def _frames_streamed(self, done: DeviceStatus, asked: int) -> int:
-        """Stop a stream still running; the number of its frames the file plugin wrote.
-
-        Waits (at most ``stage_timeout``) for AcquireBusy to report the cam and, with
-        WaitForPlugins, the plugins done, so the count is final.  0 when the IOC
-        cannot tell (e.g. it restarted): no document may claim a frame not written.
-        """
-        if not done.done:
-            with self._busy_lock:
-                if self._pending is done:
-                    done._adt_stopped = True  # cut short on purpose: interrupted
-            self.cam.acquire.put(0, use_complete=False)
-            try:
-                done.wait(self.stage_timeout)
-            except Exception:  # noqa: BLE001 - the count below is what matters
-                pass
-        try:
-            fp, before = done._adt_baselines[0]
-            now = int(fp.num_captured.get(use_monitor=False))
-        except Exception:  # noqa: BLE001
-            return 0
-        return max(0, min(asked, now - before))
+    def _stream_datums(self) -> None:
+        if self._stream is not None:
+            self._stream.make_datums(
+                self.file_plugins()[0],
+                self.image_key,
+                self._busy,
+                self._stop_cam,
+                self.stage_timeout,
+            )
 
     def collect(self):
         """One event per frame, then unstage (which closes the file)."""
-        if not self._fly:
+        if not self._stream:
             raise RuntimeError(f"{self.name}: collect() without kickoff()")
         try:
-            self._fly_datums()
-            for datum_id, ts in self._fly["datums"]:
-                yield {
-                    "time": ts,
-                    "data": {self.image_key: datum_id},
-                    "timestamps": {self.image_key: ts},
-                    # tells databroker the value is a datum id to be filled from the file
-                    "filled": {self.image_key: False},
-                }
+            self._stream_datums()
+            yield from self._stream.events(self.image_key)
         finally:
-            self._fly = None
+            self._stream = None
             self.unstage()
-
-
-def _interrupt(st: DeviceStatus, reason: str) -> None:
-    """Finish ``st`` as cut short on purpose (no datum was made for it)."""
-    if not st.done:
-        st.interrupted = reason
-        st.set_finished()
 
 
 def _image_in_read(det: AreaDetector) -> None:

@@ -21,22 +21,22 @@ A run may so have several resources; each datum names its own.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import uuid
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, Literal
 
 from ophyd import Signal
 
 from ..paths import PathTemplates, RenderedPaths
+from .assets import AssetDocuments
 from .batchread import read_many
 from .errors import ConfigurationError, FilePathError, FileWriteError, StagingError
 from .plugins import HDF5Plugin
 from .priming import PLUGIN_SIGNALS, FrameSpec, expected_frame, frames, needs_priming, prime
-from .staging import StageSigs, current, put_wait, put_wait_readback, resolve, wait_for
+from .staging import StageSigs, resolve
+from .writes import WriteBatch, current, put_wait, put_wait_readback, wait_for
 
 __all__ = ["HDF5FileStore", "DEFAULT_FILE_TEMPLATE"]
 
@@ -116,10 +116,7 @@ class HDF5FileStore(HDF5Plugin):
         self.frames_per_point = 1
         self.num_capture_value = 0  # 0: unlimited, until unstage
         self.image_key: str | None = None
-        self._asset_docs: deque = deque()
-        self._resource_uid: str | None = None
-        self._datum_counter: Iterator[int] = itertools.count()
-        self._datums_in_file = 0  # datums made for the current resource
+        self._docs = AssetDocuments(self.filestore_spec)
         self._last_reading: dict | None = None
         self._rendered: RenderedPaths | None = None
         self._frame: FrameSpec | None = None
@@ -240,7 +237,7 @@ class HDF5FileStore(HDF5Plugin):
             f"(IOC path {ioc_dir!r}, workstation path {read_dir!r})"
         )
 
-    def _before_stage(self) -> None:
+    def _before_stage(self, batch: WriteBatch) -> None:
         cam = self.parent.cam
         # a capture left running (e.g. by a crashed session) would keep the old file
         if current(self.capture) not in (0, "Done"):
@@ -251,21 +248,23 @@ class HDF5FileStore(HDF5Plugin):
         read = frames(cam, self)  # the cam's next frame and the plugin's last, at once
         if needs_priming(cam, self, read):
             logger.info("priming %s", self.name)
+            # the stage's writes so far must be in place before priming reads and
+            # changes the cam; priming's own writes are waited for and restored
+            # before the stage goes on
+            batch.barrier()
             prime(cam, self, timeout=self.stage_timeout)
         # priming restores what it changed, none of which shapes the frame
         self._frame = read[0]
 
-    def stage(self) -> list[object]:
-        self._asset_docs.clear()
-        self._datum_counter = itertools.count()
-        self._datums_in_file = 0
+    def stage(self, *, batch: WriteBatch | None = None) -> list[object]:
+        self._docs.reset()
         self._last_reading = None
         if self.naming == "epics":
             # FileName and FileNumber come from EPICS; the number is used at open time
             self._epics_name = current(self.file_name)
             self._epics_number = int(current(self.file_number))
         try:
-            staged = super().stage()
+            staged = super().stage(batch=batch)
         except TimeoutError as exc:
             # the IOC says why a capture did not start (e.g. "No arrays collected")
             try:
@@ -276,7 +275,7 @@ class HDF5FileStore(HDF5Plugin):
         try:
             self._after_capture()
         except BaseException:
-            self.unstage()
+            self.unstage(batch=batch)
             raise
         return staged
 
@@ -323,18 +322,12 @@ class HDF5FileStore(HDF5Plugin):
         written here are not added to what unstage restores: unstage restores the
         values from before the stage, which is what it must do.
         """
-        if self._resource_uid is None:
+        if self._docs.resource_uid is None:
             raise RuntimeError(f"{self.name}: next_file() needs a staged file plugin")
         self.close_file()
-        if self._datums_in_file and self.paths is not None and self.ioc_file_name:
+        if self._docs.datums_in_file and self.paths is not None and self.ioc_file_name:
             self.paths.existing_read_path(self.ioc_file_name)
-        if self._datums_in_file == 0:
-            # no datum claims the closed file: its resource (if not yet emitted) goes
-            self._asset_docs = deque(
-                d
-                for d in self._asset_docs
-                if not (d[0] == "resource" and d[1]["uid"] == self._resource_uid)
-            )
+        self._docs.drop_unclaimed_resource()
         sigs = self._file_sigs_cache
         if self.naming == "uuid":
             name = "-".join(str(uuid.uuid4()).split("-")[:-1])
@@ -345,10 +338,8 @@ class HDF5FileStore(HDF5Plugin):
             # AutoIncrement moved FileNumber on when the file closed
             self._epics_name = current(self.file_name)
             self._epics_number = int(current(self.file_number))
-        self._resource_uid = None
+        self._docs.close_resource()
         self._last_reading = None
-        self._datum_counter = itertools.count()
-        self._datums_in_file = 0
         put_wait_readback(
             self.capture, 1, self.stage_timeout, (self.write_status, self._open_error)
         )
@@ -359,39 +350,19 @@ class HDF5FileStore(HDF5Plugin):
         assert self.paths is not None
         root = self.paths.read_root
         rel = PurePosixPath(read_path).relative_to(PurePosixPath(root))
-        self._resource_uid = str(uuid.uuid4())
-        resource = {
-            "spec": self.filestore_spec,
-            "root": root,
-            "resource_path": str(rel),
-            "resource_kwargs": {"frame_per_point": int(self.frames_per_point)},
-            "path_semantics": "posix",
-            "uid": self._resource_uid,
-        }
-        self._asset_docs.append(("resource", resource))
+        self._docs.new_resource(root, str(rel), {"frame_per_point": int(self.frames_per_point)})
 
     def generate_datum(self, key: str, timestamp: float, datum_kwargs: dict | None = None) -> str:
         """One datum per trigger: frames ``[i*fpp, (i+1)*fpp)`` of the file."""
-        if self._resource_uid is None:
+        if self._docs.resource_uid is None:
             raise RuntimeError(f"{self.name}: generate_datum before stage")
-        i = next(self._datum_counter)
-        self._datums_in_file = i + 1
-        kwargs = {"point_number": i}
-        kwargs.update(datum_kwargs or {})
-        datum_id = f"{self._resource_uid}/{i}"
-        self._asset_docs.append(
-            (
-                "datum",
-                {"resource": self._resource_uid, "datum_id": datum_id, "datum_kwargs": kwargs},
-            )
-        )
+        datum_id = self._docs.datum(datum_kwargs)
         self._last_reading = {"value": datum_id, "timestamp": timestamp}
         self.image_key = key
         return datum_id
 
     def collect_asset_docs(self):
-        while self._asset_docs:
-            yield self._asset_docs.popleft()
+        yield from self._docs.collect()
 
     def data_key(self) -> dict:
         """Descriptor entry of the image: (frames_per_point, Y, X[, 3])."""
@@ -417,8 +388,8 @@ class HDF5FileStore(HDF5Plugin):
         return out
 
     def _after_unstage(self) -> None:
-        wrote = self._resource_uid is not None and self._last_reading is not None
-        self._resource_uid = None
+        wrote = self._docs.resource_uid is not None and self._last_reading is not None
+        self._docs.close_resource()
         self._last_reading = None
         if wrote and self.paths is not None and self.ioc_file_name:
             # the file is closed now: it must be readable where the resource says

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ophyd.areadetector import plugins as ophyd_plugins
 
 from .staging import FastStaging
+from .writes import WriteBatch
 
 __all__ = [
     "ADPlugin",
@@ -68,8 +69,9 @@ class HDF5Plugin(ADPlugin, ophyd_plugins.HDF5Plugin_V34):
     primes instead, so that check is not inherited here.
     """
 
-    def stage(self):  # noqa: D102 - skip ophyd's UnprimedPlugin check
-        return FastStaging.stage(self)
+    def stage(self, *, batch: WriteBatch | None = None) -> list[object]:  # noqa: D102
+        # skip ophyd's UnprimedPlugin check
+        return FastStaging.stage(self, batch=batch)
 
 
 #: PluginType_RBV prefix of each class, used to check that a suffix is what it claims

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from .batchread import read_many
 from .errors import PrimingError
-from .staging import apply_settings, current, isolated, restore, wait_for
+from .settings import apply_settings, restore
+from .writes import current, wait_for
 
 __all__ = [
     "FrameSpec",
@@ -141,12 +142,11 @@ def needs_priming(cam, plugin, read: tuple[FrameSpec, FrameSpec] | None = None) 
 
 
 def prime(cam, plugin, timeout: float = 10.0) -> FrameSpec:
-    """Push one frame from ``cam`` into ``plugin``; restore everything afterwards."""
-    with isolated():
-        return _prime(cam, plugin, timeout)
+    """Push one frame from ``cam`` into ``plugin``; restore everything afterwards.
 
-
-def _prime(cam, plugin, timeout: float) -> FrameSpec:
+    Its writes are waited for on their own (no stage's batch): the cam settings must be
+    in place before Acquire=1, and restored before the stage goes on.
+    """
     received = threading.Event()
     # The frame is recognised by a TimeStamp_RBV different from the one held now.
     # Not by "any monitor event": a new subscription first delivers the current

@@ -30,7 +30,7 @@ from adtoolkit._lazy import lazy_getattr
 _EXPORTS = {
     "ExportError": ".atomic",
     "finish_export": ".atomic",
-    "FrameError": ".frames",
+    "FrameError": "..runs.frames",
     "write_nexus_image": ".image",
     "ExportWarning": ".nexus",
     "NexusSerializer": ".serializer",
@@ -50,8 +50,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from ..runs.frames import FrameError
     from .atomic import ExportError, finish_export
-    from .frames import FrameError
     from .image import write_nexus_image
     from .nexus import ExportWarning
     from .serializer import NexusSerializer, export, write_runs

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 import h5py
 import numpy as np
 
-from .documents import RunDocuments, Stream
-from .frames import DetectorFrames
+from ..runs.documents import RunDocuments, Stream
+from ..runs.frames import DetectorFrames
 from .h5values import STR
 
 

@@ -34,8 +34,9 @@ from datetime import datetime, timezone
 import h5py
 import numpy as np
 
-from .documents import RunDocuments, Stream
-from .frames import DetectorFrames, image_fields, locate_frames, read_ndattributes, write_frames
+from ..runs.documents import RunDocuments, Stream
+from ..runs.frames import DetectorFrames, image_fields, locate_frames
+from .frames import read_ndattributes, write_frames
 from .h5values import STR, write_value
 from .image import IMAGE_AXES
 from .measurement import scan_axes, scan_signals, write_measurement

@@ -22,10 +22,10 @@ from typing import Any
 
 import h5py
 
-from ..readers.pathmap import PathMap, as_path_mapper
+from ..runs.documents import RunCollector, RunDocuments, collect_runs, iter_document_streams
+from ..runs.frames import FrameError, image_fields, locate_frames
+from ..runs.pathmap import PathMap, as_path_mapper
 from .atomic import ExportError, atomic_h5
-from .documents import RunCollector, RunDocuments, collect_runs, iter_document_streams
-from .frames import FrameError, image_fields, locate_frames
 from .nexus import write_entry
 from .rawcopy import BackgroundCopier
 

@@ -13,6 +13,8 @@ Organised like ADCore, one concept per module:
 - :mod:`~adtoolkit.ioc.plugin`: NDPluginDriver (queues, blocking callbacks, priming);
 - :mod:`~adtoolkit.ioc.ndfile` and :mod:`~adtoolkit.ioc.writers`: NDPluginFile and the
   TIFF/JPEG writers; ``hdf5/`` holds the NDFileHDF5 engine;
+- :mod:`~adtoolkit.ioc.ndattributes`: each frame's NDAttributes (collector, EPICS_PV
+  monitors, FUNCTION attributes); the files' formats are :mod:`adtoolkit.adcore`'s;
 - :mod:`~adtoolkit.ioc.plugins`: the concrete plugins (image1, Stats, ROI, file plugins...);
 - :mod:`~adtoolkit.ioc.server`: an IOC assembled from an instance definition;
 - :mod:`~adtoolkit.ioc.command`: ``adtoolkit ioc``; :mod:`~adtoolkit.ioc.launcher`:

@@ -158,18 +158,15 @@ class NDArrayDriver(PortDriver):
         """asynNDArrayDriver::readNDAttributesFile, re-read on every write of
         NDAttributesFile or NDAttributesMacros.  An empty name clears the list
         without touching NDAttributesStatus."""
-        try:
-            from adtoolkit.ioc import ndattributes
-        except ImportError:  # attribute support not installed: keep the driver's own
-            return
+        from adtoolkit.adcore.attributes import load_attributes
+        from adtoolkit.ioc import ndattributes
+
         p = self.params
         old, self._attribute_collector = self._attribute_collector, None
         self.attribute_hook = None
         if old is not None:
             old.close()
-        result = ndattributes.load_attributes(
-            p.get("ND_ATTRIBUTES_FILE"), p.get("ND_ATTRIBUTES_MACROS")
-        )
+        result = load_attributes(p.get("ND_ATTRIBUTES_FILE"), p.get("ND_ATTRIBUTES_MACROS"))
         if not p.get("ND_ATTRIBUTES_FILE").strip():
             return
         p.set("ND_ATTRIBUTES_STATUS", result.status)

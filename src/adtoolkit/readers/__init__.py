@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from adtoolkit._lazy import lazy_getattr
 
 _EXPORTS = {
-    "PathMap": ".pathmap",
-    "as_path_mapper": ".pathmap",
+    "PathMap": "..runs.pathmap",
+    "as_path_mapper": "..runs.pathmap",
     "OpenedRun": ".run",
     "open_run": ".run",
 }
@@ -23,7 +23,7 @@ _EXPORTS = {
 __all__ = ["OpenedRun", "PathMap", "as_path_mapper", "open_run"]
 
 if TYPE_CHECKING:
-    from .pathmap import PathMap, as_path_mapper
+    from ..runs.pathmap import PathMap, as_path_mapper
     from .run import OpenedRun, open_run
 
 

@@ -33,8 +33,8 @@ except ImportError as exc:  # pragma: no cover - depends on the optional extra
         "the orGUI backend needs the orgui package: pip install 'adtoolkit[orgui]'"
     ) from exc
 
-from adtoolkit.readers.pathmap import PathMap  # absolute: orGUI loads this file by path
 from adtoolkit.readers.run import open_run
+from adtoolkit.runs.pathmap import PathMap  # absolute: orGUI loads this file by path
 
 
 def _entry_for(f: h5py.File, scanno: Any) -> str:

@@ -26,7 +26,9 @@ import dask.array as da
 import h5py
 import numpy as np
 
-from .pathmap import PathMap, as_path_mapper
+from ..runs.documents import collect_runs
+from ..runs.frames import image_fields, locate_frames
+from ..runs.pathmap import PathMap, as_path_mapper
 
 _LOCK = threading.Lock()  # HDF5 is not thread-safe under dask's threaded scheduler
 
@@ -190,9 +192,6 @@ def _nexus_frames(
 
 
 def _open_databroker(run: Any, mapper: Callable[[str], str]) -> OpenedRun:
-    from ..export.documents import collect_runs
-    from ..export.frames import image_fields, locate_frames
-
     (docs,) = collect_runs(run.documents(fill="no"))
     primary = docs.primary
     files: list[h5py.File] = []

@@ -2,10 +2,12 @@
 
 The user-facing, strict package: typed models with notebook-friendly builders
 (:mod:`.models`), ready-made layouts (:mod:`.layouts`), a validator applying the
-IOC's real rules with file:line messages (:mod:`.validator`), safe parsing
-(:mod:`.safe`) and installation on a detector (:mod:`.install`).
+IOC's real rules with file:line messages (:mod:`.validator`) and installation on
+a detector (:mod:`.install`).  Reading XML, the vocabulary and ADCore's default
+layout come from :mod:`adtoolkit.adcore`, shared with the simulated IOC.
 """
 
+from adtoolkit.adcore.xmlreader import XMLParseError, XMLSecurityError
 from adtoolkit.xml.layouts import (
     default_layout,
     is_detector_setting,
@@ -22,7 +24,6 @@ from adtoolkit.xml.models import (
     Layout,
     LayoutAttribute,
 )
-from adtoolkit.xml.safe import XMLParseError, XMLSecurityError
 from adtoolkit.xml.validator import Problem, ValidationError, check, validate, validate_files
 from adtoolkit.xml.xmlio import XMLStructureError, parse, parse_attributes, parse_layout
 

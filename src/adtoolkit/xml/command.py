@@ -121,7 +121,7 @@ def _emit(model, output: str | None, problems) -> int:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from adtoolkit.xml.safe import XMLParseError, XMLSecurityError
+    from adtoolkit.adcore.xmlreader import XMLParseError, XMLSecurityError
     from adtoolkit.xml.spec import SpecError, attributes_from_spec, layout_from_spec, load_spec
     from adtoolkit.xml.validator import validate, validate_files
     from adtoolkit.xml.xmlio import XMLStructureError, parse_attributes

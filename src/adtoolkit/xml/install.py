@@ -24,13 +24,14 @@ this module never imports the device classes.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from adtoolkit.adcore.macros import MacroError, expands, undefined_macros
+from adtoolkit.adcore.vocabulary import STATUS_STRINGS
 from adtoolkit.xml.models import Attributes, Layout
 from adtoolkit.xml.validator import ERROR, ValidationError, validate
 
@@ -38,12 +39,7 @@ from adtoolkit.xml.validator import ERROR, ValidationError, validate
 NDATTRIBUTES_FILE_SIZE = 256
 XML_FILE_NAME_SIZE = 2048
 
-ATTRIBUTES_STATUS = {
-    0: "Attributes file OK",
-    1: "File not found",
-    2: "XML syntax error",
-    3: "Macro substitution error",
-}
+ATTRIBUTES_STATUS = dict(enumerate(STATUS_STRINGS))
 
 
 class InstallError(RuntimeError):
@@ -168,19 +164,14 @@ class InstallWarning(UserWarning):
     """A validator warning about a file being installed (it is installed anyway)."""
 
 
-_MACRO = re.compile(r"\$[({]([A-Za-z0-9_]+)(=[^)}]*)?[)}]")
-
-
 def _check_macros(attributes: Attributes, macros: str) -> None:
     """The IOC sets NDAttributesStatus=3 for a $(NAME) that NDAttributesMacros lacks."""
-    defined = {item.split("=", 1)[0].strip() for item in macros.split(",") if "=" in item}
-    missing = sorted(
-        {
-            m.group(1)
-            for m in _MACRO.finditer(attributes.to_xml())
-            if m.group(1) not in defined and m.group(2) is None
-        }
-    )
+    try:
+        missing = undefined_macros(attributes.to_xml(), macros)
+    except MacroError as exc:
+        raise InstallError(
+            f"NDAttributesMacros {macros!r}: {exc} (the IOC would report 'Macro substitution error')"
+        ) from None
     if missing:
         raise InstallError(
             f"macro(s) {', '.join(missing)} used by the attributes but not defined in "
@@ -199,7 +190,7 @@ def _check(
     errors = [p for p in problems if p.severity == ERROR]
     if errors:
         raise ValidationError(errors)
-    if macros is not None and isinstance(model, Attributes):
+    if macros is not None and expands(macros) and isinstance(model, Attributes):
         _check_macros(model, macros)
         problems = [p for p in problems if "holds a macro" not in p.message]
     for problem in problems:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
+from adtoolkit.adcore.layout import default_layout_document
+from adtoolkit.adcore.vocabulary import AUTOMATIC_ATTRIBUTES, DRIVER_ATTRIBUTES
 from adtoolkit.xml.models import (
-    AUTOMATIC_ATTRIBUTES,
-    DRIVER_ATTRIBUTES,
     Attribute,
     Attributes,
     Dataset,
@@ -19,6 +19,7 @@ from adtoolkit.xml.models import (
     HardLink,
     Layout,
 )
+from adtoolkit.xml.xmlio import layout_from_document
 
 #: Where ophyd's AD_HDF5 handler reads frames, and the dataset it links to.
 DATA_LINK = "/entry/data/data"
@@ -65,23 +66,11 @@ def _detector_data(extra_nexus_attributes: bool) -> Dataset:
 def default_layout() -> Layout:
     """ADCore's built-in layout (``LayoutXML::DEFAULT_LAYOUT``), element for element.
 
-    ``performance/timestamp`` has no ``source`` on purpose: that is how NDFileHDF5
-    recognises the dataset for the StorePerform timing rows.
+    Read from the one copy of that XML in :mod:`adtoolkit.adcore.layout`, the one the
+    simulated IOC writes files from.  ``performance/timestamp`` has no ``source`` on
+    purpose: that is how NDFileHDF5 recognises the dataset for the StorePerform rows.
     """
-    detector = _nx("detector", "NXdetector").add(
-        _detector_data(extra_nexus_attributes=False),
-        _nx("NDAttributes", "NXcollection").add(Dataset.from_ndattribute("ColorMode")),
-    )
-    instrument = _nx("instrument", "NXinstrument").add(
-        detector,
-        Group("NDAttributes", "NXcollection", ndattr_default=True),
-        Group("performance").add(Dataset("timestamp", source=None)),
-    )
-    entry = _nx("entry", "NXentry").add(
-        instrument,
-        _nx("data", "NXdata").add(HardLink("data", DETECTOR_DATA)),
-    )
-    return Layout().add(entry)
+    return layout_from_document(default_layout_document())
 
 
 def nexus_layout(as_published: bool = False) -> Layout:

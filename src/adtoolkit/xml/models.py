@@ -30,40 +30,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import InitVar, dataclass, field, fields
 from typing import Union
 
-#: NDAttribute source types understood by ``readNDAttributesFile`` (CONST is not in the XSD).
-ATTRIBUTE_TYPES = ("EPICS_PV", "PARAM", "CONST", "FUNCTION")
-#: ``datatype`` of PARAM attributes, compared with strcmp, so upper case only.
-PARAM_DATATYPES = ("INT", "INT64", "DOUBLE", "STRING")
-#: ``dbrtype`` of EPICS_PV attributes.
-DBR_TYPES = (
-    "DBR_NATIVE",
-    "DBR_CHAR",
-    "DBR_SHORT",
-    "DBR_ENUM",
-    "DBR_INT",
-    "DBR_LONG",
-    "DBR_FLOAT",
-    "DBR_DOUBLE",
-    "DBR_STRING",
+from adtoolkit.adcore.vocabulary import (
+    CONST_TYPES,
+    DBR_TYPES,
+    DETECTOR_DATA_DESTINATION,
+    PARAM_DATATYPES,
+    WHEN_VALUES,
 )
-#: NDAttributes NDFileHDF5 adds to every array itself.
-AUTOMATIC_ATTRIBUTES = (
-    "NDArrayUniqueId",
-    "NDArrayTimeStamp",
-    "NDArrayEpicsTSSec",
-    "NDArrayEpicsTSnSec",
-)
-#: NDAttributes the (sim) driver attaches to every array.
-DRIVER_ATTRIBUTES = ("ColorMode",)
-#: ``when`` values NDFileHDF5 acts on (OnFrame is its default; anything else also means OnFrame).
-WHEN_VALUES = ("OnFrame", "OnFileOpen", "OnFileClose")
-#: ``type`` of layout constants.
-CONST_TYPES = ("int", "float", "string")
-#: ``source`` of layout datasets and attributes.
-DATASET_SOURCES = ("detector", "ndattribute", "constant")
-ATTRIBUTE_SOURCES = ("constant", "ndattribute")
-#: The only ``<global>`` NDFileHDF5 reads.
-DETECTOR_DATA_DESTINATION = "detector_data_destination"
 
 
 def _check_choice(what: str, value: str | None, choices: Sequence[str]) -> None:

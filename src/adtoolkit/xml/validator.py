@@ -17,7 +17,8 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from adtoolkit.xml.models import (
+from adtoolkit.adcore.macros import has_macro
+from adtoolkit.adcore.vocabulary import (
     ATTRIBUTE_SOURCES,
     ATTRIBUTE_TYPES,
     AUTOMATIC_ATTRIBUTES,
@@ -28,10 +29,9 @@ from adtoolkit.xml.models import (
     DRIVER_ATTRIBUTES,
     PARAM_DATATYPES,
     WHEN_VALUES,
-    Attributes,
-    Layout,
 )
-from adtoolkit.xml.safe import Document, Node, parse_document
+from adtoolkit.adcore.xmlreader import Document, Node, parse_document
+from adtoolkit.xml.models import Attributes, Layout
 from adtoolkit.xml.xmlio import ATTRIBUTE_KEYS, DATASET_KEYS, LAYOUT_ATTRIBUTE_KEYS
 
 ERROR = "error"
@@ -112,7 +112,7 @@ def validate_attributes_document(doc: Document) -> list[Problem]:
                     f"unknown XML attribute {key}= (ignored by the IOC; names are lower case)",
                     WARNING,
                 )
-            if "$(" in value:
+            if has_macro(value):
                 report(
                     node,
                     f"{key}={value!r} holds a macro: set NDAttributesMacros, or the IOC uses it literally",
@@ -648,7 +648,7 @@ def check(obj: Attributes | Layout, attributes: Attributes | Iterable[str] | Non
 def validate_files(paths: Sequence[str | os.PathLike], ophyd: bool = False) -> list[Problem]:
     """Validate attributes and layout files together: every layout is cross-checked
     against the NDAttributes of all the attributes files given (cam + plugins)."""
-    from adtoolkit.xml.safe import XMLParseError, XMLSecurityError
+    from adtoolkit.adcore.xmlreader import XMLParseError, XMLSecurityError
 
     problems: list[Problem] = []
     layouts: list[Document] = []

@@ -5,7 +5,7 @@ XML by it) and a root ``<Attributes>`` without XML attributes unless the model
 carries some (``readNDAttributesFile`` recognises inline attributes XML by the
 literal text ``<Attributes>``).  Files are written atomically.
 
-Reading goes through :mod:`adtoolkit.xml.safe`; anything the models cannot
+Reading goes through :mod:`adtoolkit.adcore.xmlreader`; anything the models cannot
 represent raises :class:`XMLStructureError` with ``file:line``.
 """
 
@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+from adtoolkit.adcore.xmlreader import Document, Node, XMLFileError, parse_document
 from adtoolkit.xml.chars import check_element
 from adtoolkit.xml.models import (
     Attribute,
@@ -27,7 +28,6 @@ from adtoolkit.xml.models import (
     Layout,
     LayoutAttribute,
 )
-from adtoolkit.xml.safe import Document, Node, XMLFileError, parse_document
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 INDENT = "  "

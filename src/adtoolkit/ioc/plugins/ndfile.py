@@ -6,7 +6,7 @@ import socket
 from typing import Any
 
 from adtoolkit.ioc.ndfile import FileError, NDFilePlugin, Writer
-from adtoolkit.ioc.writers import JPEGWriter, MinimalHDF5Writer, TIFFWriter
+from adtoolkit.ioc.writers import JPEGWriter, TIFFWriter
 
 
 class NDFileHDF5(NDFilePlugin):
@@ -57,10 +57,8 @@ class NDFileHDF5(NDFilePlugin):
             super().write_param(addr, name, value)
 
     def make_writer(self) -> Writer:
-        try:
-            from adtoolkit.ioc.hdf5 import HDF5Writer
-        except ImportError:
-            return MinimalHDF5Writer()
+        from adtoolkit.ioc.hdf5 import HDF5Writer
+
         return HDF5Writer(
             on_readback=self.on_readback,
             param_getter=lambda drvinfo, addr=0: self.read_param(drvinfo, addr),

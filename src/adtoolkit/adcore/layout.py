@@ -1,26 +1,45 @@
-"""The NDFileHDF5 layout XML: a lenient parser and the built-in default layout.
+"""NDFileHDF5 layouts as ADCore reads them: the layout tree and the default layout.
 
 The layout file (XMLFileName) tells NDFileHDF5 which groups, datasets,
 attributes and hard links to create, where the detector frames go and where
-each NDAttribute is stored (ADCORE_BEHAVIOUR.md B.4).  ADCore's own reader is
-lenient: unknown root attributes (``xmlns:xsi``...) and unknown elements only log
-a warning.  We mirror that, but refuse what would make the file ambiguous
+each NDAttribute is stored (ADCORE_BEHAVIOUR.md B.4).  This module turns the
+document of :mod:`.xmlreader` (the tree the validator checks too) into the
+:class:`LayoutTree` the simulated IOC writes its files from.  ADCore's own reader
+is lenient: unknown root attributes (``xmlns:xsi``...) and unknown elements only
+log a warning.  We mirror that, but refuse what would make the file ambiguous
 (duplicate names in one group, missing names, a relative hard-link target).
 
-Children are kept in dicts and visited in *sorted name order*, because ADCore
-stores them in ``std::map``: that order decides which dataset wins when two
-claim the same NDAttribute, and which detector dataset is the default when none
-is marked ``det_default``.
+Children are kept in dicts and visited in *sorted name order* (the ordered views
+of :class:`TreeGroup` and :class:`LayoutTree`), because ADCore stores them in
+``std::map``: that order decides which dataset wins when two claim the same
+NDAttribute, and which detector dataset is the default when none is marked
+``det_default``.
+
+ADCore's built-in layout (used when XMLFileName is empty) is written here once,
+as XML: the IOC, the validator and ``adtoolkit.xml.default_layout()`` all read it.
 """
 
 from __future__ import annotations
 
 import logging
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from adtoolkit.ioc.hdf5.safexml import XMLInputError, load_xml
+from adtoolkit.adcore.vocabulary import (
+    ATTRIBUTE_SOURCES,
+    CONST_TYPES,
+    DATASET_SOURCES,
+    DETECTOR_DATA_DESTINATION,
+    LAYOUT_INLINE_MARKER,
+)
+from adtoolkit.adcore.xmlreader import (
+    Document,
+    Node,
+    XMLFileError,
+    XMLParseError,
+    parse_document,
+    parse_text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +48,8 @@ DEFAULT_LAYOUT_MESSAGE = "Default layout selected"
 #: value of XMLErrorMsg_RBV after a layout parsed cleanly
 LAYOUT_OK_MESSAGE = ""
 
-WHEN_VALUES = ("OnFileOpen", "OnFileClose", "OnFrame")
+#: how the built-in layout is named in messages
+DEFAULT_LAYOUT_NAME = "default layout"
 
 #: ``LayoutXML::DEFAULT_LAYOUT``: what NDFileHDF5 writes when XMLFileName is empty
 DEFAULT_LAYOUT_XML = """<?xml version="1.0" standalone="no" ?>
@@ -69,7 +89,7 @@ class LayoutError(ValueError):
 
 
 @dataclass
-class LayoutAttribute:
+class TreeAttribute:
     """``<attribute name source=constant|ndattribute [value type] [ndattribute when]>``."""
 
     name: str
@@ -81,7 +101,7 @@ class LayoutAttribute:
 
 
 @dataclass
-class LayoutDataset:
+class TreeDataset:
     """``<dataset name source=detector|ndattribute|constant ...>``; ``source`` may be ''."""
 
     name: str
@@ -92,11 +112,11 @@ class LayoutDataset:
     when: str = "OnFrame"
     value: str = ""
     type: str | None = None
-    attributes: dict[str, LayoutAttribute] = field(default_factory=dict)
+    attributes: dict[str, TreeAttribute] = field(default_factory=dict)
 
 
 @dataclass
-class LayoutHardlink:
+class TreeHardlink:
     """``<hardlink name target=/absolute/path>``."""
 
     name: str
@@ -105,24 +125,24 @@ class LayoutHardlink:
 
 
 @dataclass
-class LayoutGroup:
+class TreeGroup:
     """``<group name [ndattr_default=true]>``; the root group has path '/'."""
 
     name: str
     path: str
     ndattr_default: bool = False
-    attributes: dict[str, LayoutAttribute] = field(default_factory=dict)
-    groups: dict[str, LayoutGroup] = field(default_factory=dict)
-    datasets: dict[str, LayoutDataset] = field(default_factory=dict)
-    hardlinks: dict[str, LayoutHardlink] = field(default_factory=dict)
+    attributes: dict[str, TreeAttribute] = field(default_factory=dict)
+    groups: dict[str, TreeGroup] = field(default_factory=dict)
+    datasets: dict[str, TreeDataset] = field(default_factory=dict)
+    hardlinks: dict[str, TreeHardlink] = field(default_factory=dict)
 
-    def sorted_groups(self) -> list[LayoutGroup]:
+    def sorted_groups(self) -> list[TreeGroup]:
         return [self.groups[k] for k in sorted(self.groups)]
 
-    def sorted_datasets(self) -> list[LayoutDataset]:
+    def sorted_datasets(self) -> list[TreeDataset]:
         return [self.datasets[k] for k in sorted(self.datasets)]
 
-    def walk(self) -> Iterator[LayoutGroup]:
+    def walk(self) -> Iterator[TreeGroup]:
         """This group and every subgroup, depth first, in map (sorted) order."""
         yield self
         for g in self.sorted_groups():
@@ -130,21 +150,21 @@ class LayoutGroup:
 
 
 @dataclass
-class Layout:
+class LayoutTree:
     """A parsed layout: the group tree plus the root options."""
 
-    root: LayoutGroup
+    root: TreeGroup
     auto_ndattr_default: bool = True
     globals: dict[str, str] = field(default_factory=dict)
-    source: str = "default layout"
+    source: str = DEFAULT_LAYOUT_NAME
 
     # -- queries mirroring hdf5::Root / Group in NDFileHDF5Layout.cpp
-    def detector_datasets(self) -> list[LayoutDataset]:
+    def detector_datasets(self) -> list[TreeDataset]:
         """Every ``source=detector`` dataset, ordered by full path (``detDataMap``)."""
         found = [d for g in self.root.walk() for d in g.datasets.values() if d.source == "detector"]
         return sorted(found, key=lambda d: d.path)
 
-    def default_detector_dataset(self) -> LayoutDataset | None:
+    def default_detector_dataset(self) -> TreeDataset | None:
         for g in self.root.walk():
             for d in g.sorted_datasets():
                 if d.source == "detector" and d.det_default:
@@ -152,17 +172,17 @@ class Layout:
         dets = self.detector_datasets()
         return dets[0] if dets else None
 
-    def ndattr_default_group(self) -> LayoutGroup | None:
+    def ndattr_default_group(self) -> TreeGroup | None:
         for g in self.root.walk():
             if g.ndattr_default:
                 return g
         return None
 
-    def find_dataset_for_ndattribute(self, name: str) -> LayoutDataset | None:
+    def find_dataset_for_ndattribute(self, name: str) -> TreeDataset | None:
         """The first dataset (map order, datasets before subgroups) fed by NDAttribute ``name``."""
         return _find_ndattr(self.root, name)
 
-    def performance_dataset(self) -> LayoutDataset | None:
+    def performance_dataset(self) -> TreeDataset | None:
         """A ``performance/timestamp`` dataset not fed by an NDAttribute, if any."""
         for g in self.root.walk():
             if g.name == "performance":
@@ -173,10 +193,10 @@ class Layout:
 
     @property
     def detector_data_destination(self) -> str:
-        return self.globals.get("detector_data_destination", "")
+        return self.globals.get(DETECTOR_DATA_DESTINATION, "")
 
 
-def _find_ndattr(group: LayoutGroup, name: str) -> LayoutDataset | None:
+def _find_ndattr(group: TreeGroup, name: str) -> TreeDataset | None:
     for d in group.sorted_datasets():
         if d.source == "ndattribute" and d.ndattribute == name:
             return d
@@ -194,22 +214,22 @@ def _is_true(value: str | None) -> bool:
     return (value or "").strip().lower() == "true"
 
 
-def _parse_when(elem: ET.Element, default: str) -> str:
+def _parse_when(elem: Node, default: str) -> str:
     when = elem.get("when")
     if when in ("OnFileOpen", "OnFileClose"):
         return when
     return default if when is None else "OnFrame"
 
 
-def _parse_attribute(elem: ET.Element, source: str) -> LayoutAttribute:
+def _parse_attribute(elem: Node, source: str) -> TreeAttribute:
     name = elem.get("name")
     if not name:
         raise LayoutError(f"{source}: <attribute> without a name")
     src = elem.get("source", "constant")
-    if src not in ("constant", "ndattribute"):
+    if src not in ATTRIBUTE_SOURCES:
         logger.warning("%s: attribute %r has unknown source %r, using constant", source, name, src)
         src = "constant"
-    attr = LayoutAttribute(name=name, source=src)
+    attr = TreeAttribute(name=name, source=src)
     if src == "ndattribute":
         attr.ndattribute = elem.get("ndattribute", "")
         if not attr.ndattribute:
@@ -223,20 +243,20 @@ def _parse_attribute(elem: ET.Element, source: str) -> LayoutAttribute:
     else:
         attr.value = elem.get("value", "")
         attr.type = elem.get("type", "string")
-        if attr.type not in ("string", "int", "float"):
+        if attr.type not in CONST_TYPES:
             raise LayoutError(
                 f"{source}: attribute {name!r} has unknown type {attr.type!r} (string, int or float)"
             )
     return attr
 
 
-def _add_attribute(owner: LayoutGroup | LayoutDataset, attr: LayoutAttribute, source: str) -> None:
+def _add_attribute(owner: TreeGroup | TreeDataset, attr: TreeAttribute, source: str) -> None:
     if attr.name in owner.attributes:
         raise LayoutError(f"{source}: duplicate attribute {attr.name!r} on {owner.path}")
     owner.attributes[attr.name] = attr
 
 
-def _check_new_name(group: LayoutGroup, name: str, source: str) -> None:
+def _check_new_name(group: TreeGroup, name: str, source: str) -> None:
     if not name:
         raise LayoutError(f"{source}: element without a name in group {group.path}")
     if "/" in name:
@@ -245,16 +265,16 @@ def _check_new_name(group: LayoutGroup, name: str, source: str) -> None:
         raise LayoutError(f"{source}: duplicate name {name!r} in group {group.path}")
 
 
-def _child_path(group: LayoutGroup, name: str) -> str:
+def _child_path(group: TreeGroup, name: str) -> str:
     return f"{group.path.rstrip('/')}/{name}"
 
 
-def _parse_dataset(elem: ET.Element, group: LayoutGroup, source: str) -> LayoutDataset:
+def _parse_dataset(elem: Node, group: TreeGroup, source: str) -> TreeDataset:
     name = elem.get("name", "")
     _check_new_name(group, name, source)
-    d = LayoutDataset(name=name, path=_child_path(group, name))
+    d = TreeDataset(name=name, path=_child_path(group, name))
     d.source = elem.get("source", "")
-    if d.source not in ("", "detector", "ndattribute", "constant"):
+    if d.source and d.source not in DATASET_SOURCES:
         logger.warning("%s: dataset %r has unknown source %r", source, name, d.source)
     d.det_default = _is_true(elem.get("det_default"))
     d.ndattribute = elem.get("ndattribute", "")
@@ -263,13 +283,11 @@ def _parse_dataset(elem: ET.Element, group: LayoutGroup, source: str) -> LayoutD
     if d.source == "constant":
         d.value = elem.get("value", "")
         d.type = elem.get("type")
-        if d.type not in (None, "string", "int", "float"):
+        if d.type is not None and d.type not in CONST_TYPES:
             raise LayoutError(
                 f"{source}: dataset {d.path} has unknown type {d.type!r} (string, int or float)"
             )
-    for child in elem:
-        if not isinstance(child.tag, str):
-            continue
+    for child in elem.children:
         if child.tag == "attribute":
             _add_attribute(d, _parse_attribute(child, source), source)
         else:
@@ -277,15 +295,13 @@ def _parse_dataset(elem: ET.Element, group: LayoutGroup, source: str) -> LayoutD
     return d
 
 
-def _parse_group(elem: ET.Element, group: LayoutGroup, source: str, layout: Layout) -> None:
-    for child in elem:
-        if not isinstance(child.tag, str):  # comments, processing instructions
-            continue
+def _parse_group(elem: Node, group: TreeGroup, source: str, layout: LayoutTree) -> None:
+    for child in elem.children:
         tag = child.tag
         if tag == "group":
             name = child.get("name", "")
             _check_new_name(group, name, source)
-            sub = LayoutGroup(
+            sub = TreeGroup(
                 name=name,
                 path=_child_path(group, name),
                 ndattr_default=_is_true(child.get("ndattr_default")),
@@ -306,10 +322,10 @@ def _parse_group(elem: ET.Element, group: LayoutGroup, source: str, layout: Layo
                     f"{source}: hardlink {_child_path(group, name)} needs an absolute target, "
                     f"got {target!r}"
                 )
-            group.hardlinks[name] = LayoutHardlink(name, _child_path(group, name), target)
+            group.hardlinks[name] = TreeHardlink(name, _child_path(group, name), target)
         elif tag == "global":
             gname = child.get("name", "")
-            if gname == "detector_data_destination":
+            if gname == DETECTOR_DATA_DESTINATION:
                 layout.globals[gname] = child.get("ndattribute", "")
             else:
                 logger.warning("%s: ignoring unknown global %r", source, gname)
@@ -317,11 +333,11 @@ def _parse_group(elem: ET.Element, group: LayoutGroup, source: str, layout: Layo
             logger.warning("%s: ignoring unknown element <%s> in %s", source, tag, group.path)
 
 
-def parse_layout_element(root: ET.Element, source: str) -> Layout:
-    """Build a :class:`Layout` from a parsed ``<hdf5_layout>`` element."""
+def parse_layout_element(root: Node, source: str) -> LayoutTree:
+    """Build a :class:`LayoutTree` from a parsed ``<hdf5_layout>`` element."""
     if root.tag != "hdf5_layout":
         raise LayoutError(f"{source}: the root element is <{root.tag}>, expected <hdf5_layout>")
-    layout = Layout(root=LayoutGroup(name="", path="/"), source=source)
+    layout = LayoutTree(root=TreeGroup(name="", path="/"), source=source)
     for key, value in root.attrib.items():
         if key == "auto_ndattr_default":
             layout.auto_ndattr_default = value.strip().lower() != "false"
@@ -331,32 +347,46 @@ def parse_layout_element(root: ET.Element, source: str) -> Layout:
     return layout
 
 
-def parse_layout(file_or_xml: str) -> Layout:
+def layout_tree_from_document(doc: Document) -> LayoutTree:
+    """The layout NDFileHDF5 builds from a parsed ``<hdf5_layout>`` document."""
+    return parse_layout_element(doc.root, doc.filename)
+
+
+def _parser_error(exc: XMLFileError) -> LayoutError:
+    if isinstance(exc, XMLParseError):
+        detail = f"{exc.filename}: XML syntax error at line {exc.line}: {exc.message}"
+    else:
+        detail = exc.phrase
+    return LayoutError(f"XML description file parser error: {detail}")
+
+
+def parse_layout_tree(file_or_xml: str) -> LayoutTree:
     """Parse XMLFileName's value: empty (default layout), inline ``<?xml`` text, or a path.
 
     Raises :class:`LayoutError` (with an ADCore-like message prefix) on any problem.
     """
     if not file_or_xml.strip():
-        return default_layout()
+        return default_layout_tree()
     try:
-        doc = load_xml(file_or_xml, "<?xml")
-    except XMLInputError as exc:
-        if exc.kind == "not_found":
-            raise LayoutError(f"XML description file cannot be opened: {exc}") from None
-        raise LayoutError(f"XML description file parser error: {exc}") from None
+        doc = parse_document(file_or_xml, inline_marker=LAYOUT_INLINE_MARKER)
+    except OSError as exc:
+        raise LayoutError(f"XML description file cannot be opened: {exc}") from None
+    except XMLFileError as exc:
+        raise _parser_error(exc) from None
     try:
-        return parse_layout_element(doc.root, doc.source)
+        return layout_tree_from_document(doc)
     except LayoutError as exc:
         raise LayoutError(f"XML description file parser error: {exc}") from None
 
 
-def default_layout() -> Layout:
-    """The built-in layout used when XMLFileName is empty (a fresh copy each time)."""
-    from adtoolkit.ioc.hdf5.safexml import parse_xml_text
+def default_layout_document() -> Document:
+    """ADCore's built-in layout as a parsed document (the validator checks this tree too)."""
+    return parse_text(DEFAULT_LAYOUT_XML, DEFAULT_LAYOUT_NAME)
 
-    return parse_layout_element(
-        parse_xml_text(DEFAULT_LAYOUT_XML, "default layout"), "default layout"
-    )
+
+def default_layout_tree() -> LayoutTree:
+    """The built-in layout used when XMLFileName is empty (a fresh copy each time)."""
+    return layout_tree_from_document(default_layout_document())
 
 
 def validate_layout_param(xml_file_name: str) -> tuple[bool, str]:
@@ -364,7 +394,7 @@ def validate_layout_param(xml_file_name: str) -> tuple[bool, str]:
     if not xml_file_name.strip():
         return True, DEFAULT_LAYOUT_MESSAGE
     try:
-        layout = parse_layout(xml_file_name)
+        layout = parse_layout_tree(xml_file_name)
     except LayoutError as exc:
         return False, str(exc)
     del layout  # detector datasets are only required when a file is opened, as in ADCore
