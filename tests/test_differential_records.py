@@ -53,6 +53,7 @@ def test_allowlist_entries_name_records_kinds_and_a_reason():
 
 @pytest.mark.ioc
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # two IOCs, ~7,600 records and ~35,000 field channels each
 @pytest.mark.skipif(REAL_MISSING is not None, reason=str(REAL_MISSING))
 def test_records_agree_with_the_real_ioc_outside_the_allowlist():
     report = d.run()
