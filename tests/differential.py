@@ -242,6 +242,15 @@ def _do_snapshot(request: str) -> None:
         wanted = set(spec["field_records"])
         field_pvs = [f"{pv}.{f}" for pv in connected if pv in wanted for f in FIELDS]
         fconnected = connect(field_pvs, 600.0)
+        # a loaded IOC may still be answering searches when the stall ends: the
+        # fields one IOC has and the other did not connect get one more round
+        have = {fpv.partition(":")[2] for fpv in fconnected}
+        for _ in range(3):
+            retry = [f for f in field_pvs if f not in fconnected and f.partition(":")[2] in have]
+            if not retry:
+                break
+            for start in range(0, len(retry), 500):  # small batches: searches are answered
+                fconnected.update(connect(retry[start : start + 500], 120.0, stall=30.0))
         for chid in fconnected.values():
             ca.get(chid, ftype=ca.dbr.STRING, wait=False)  # menus and numbers as rsrv prints them
         ca.pend_event(0.5)

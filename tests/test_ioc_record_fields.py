@@ -87,3 +87,14 @@ def test_proc_processes_an_output_record(ca, cam):
 def test_proc_of_an_input_record_reads_its_parameter(ca):
     ca.pv("cam1:AcquireTime_RBV.PROC").write([1], wait=True, timeout=10)
     assert ca.get("cam1:AcquireTime_RBV") == ca.get("cam1:AcquireTime")
+
+
+def test_an_output_record_clamps_to_its_drive_limits(ca):
+    """HDF1:JPEGQuality has DRVL 1 / DRVH 100: a longout clamps, it does not refuse."""
+    try:
+        ca.put("HDF1:JPEGQuality", 500)
+        ca.wait_value("HDF1:JPEGQuality_RBV", 100)
+        ca.put("HDF1:JPEGQuality", -3)
+        ca.wait_value("HDF1:JPEGQuality_RBV", 1)
+    finally:
+        ca.put("HDF1:JPEGQuality", 90)

@@ -49,8 +49,10 @@ STAT_MENU = (
 )  # fmt: skip
 
 #: record types with display fields (EGU, HOPR, LOPR) / precision / drive limits
-DISPLAY_TYPES = frozenset({"ai", "ao", "longin", "longout", "calc", "calcout"} | ARRAY_TYPES)
-PREC_TYPES = frozenset({"ai", "ao", "calc", "calcout"} | ARRAY_TYPES)
+DISPLAY_TYPES = frozenset(
+    {"ai", "ao", "longin", "longout", "calc", "calcout", "dfanout", "seq", "sseq"} | ARRAY_TYPES
+)
+PREC_TYPES = frozenset({"ai", "ao", "calc", "calcout", "dfanout", "seq", "sseq"} | ARRAY_TYPES)
 DRIVE_TYPES = frozenset({"ao", "longout"})
 ARRAY_DTYP = {
     "CHAR": "Int8",
@@ -138,8 +140,10 @@ def make_field(record: Any, field: str) -> Any:
         return ChannelString(value=record.pvname)
     if field == "DESC":
         return ChannelString(value=spec.desc)
-    if field == "DTYP" and rtype not in ("calc", "calcout", "seq", "dfanout", "sseq"):
-        return ChannelString(value=device_type(spec))
+    if field == "DTYP":
+        # record types without device support show an empty DTYP
+        soft = rtype in ("calc", "dfanout", "seq", "sseq", "fanout")
+        return ChannelString(value="" if soft else device_type(spec))
     if field == "SCAN":
         return ChannelEnum(value=scan(spec), enum_strings=SCAN_MENU)
     if field == "PINI":

@@ -91,15 +91,17 @@ class _RecordMixin:
         return channel
 
     async def verify_value(self, data):
-        # an output record clamps to DRVL..DRVH as ao/longout do (caproto would
-        # refuse the put); an input record shows whatever its driver reads
-        low = getattr(self, "lower_ctrl_limit", 0)
-        high = getattr(self, "upper_ctrl_limit", 0)
-        if low != high and isinstance(data, int | float):
-            spec = self._adt_spec
-            if spec is None or not spec.writable:
-                return data
-            data = type(data)(min(max(data, low), high))
+        # an output record with DRVL/DRVH clamps to them as ao/longout do
+        # (caproto would refuse the put); display limits never refuse a value
+        spec = self._adt_spec
+        limited = getattr(self, "lower_ctrl_limit", 0) != getattr(self, "upper_ctrl_limit", 0)
+        if limited and not isinstance(data, int | float | str | np.number) and len(data) == 1:
+            data = data[0]  # a scalar put arrives as a one-element array
+        if isinstance(data, int | float | np.number) and spec is not None and limited:
+            if spec.writable and (spec.drvh or spec.drvl):
+                data = type(data)(min(max(data, spec.drvl), spec.drvh))
+            # skip caproto's limit check, keep the rest of the put (the putter)
+            return await self.putter(self, data) if self.putter is not None else data
         return await super().verify_value(data)
 
     async def write(self, value, **kwargs):
@@ -211,7 +213,9 @@ def display(spec: RecordSpec, kw: dict[str, Any]) -> None:
     if spec.hopr or spec.lopr:
         kw["upper_disp_limit"] = spec.hopr
         kw["lower_disp_limit"] = spec.lopr
-    high, low = (spec.drvh, spec.drvl) if spec.writable else (spec.hopr, spec.lopr)
+    # an output record's drive limits, else (as dbAccess does) its display limits
+    drive = spec.writable and (spec.drvh or spec.drvl)
+    high, low = (spec.drvh, spec.drvl) if drive else (spec.hopr, spec.lopr)
     if high or low:
         kw["upper_ctrl_limit"] = high
         kw["lower_ctrl_limit"] = low
