@@ -37,6 +37,7 @@ from adtoolkit.xml import (
     XMLParseError,
     XMLSecurityError,
     XMLStructureError,
+    nexus_layout_from_attributes,
     parse,
     validate,
     validate_files,
@@ -221,7 +222,7 @@ def test_builders_give_files_the_validator_accepts(attrs):
         getattr(model, kind)(name, source)
     errors = [p for p in validate(model) if p.severity == "error"]
     assert errors == []
-    layout = Layout.nexus(model)
+    layout = nexus_layout_from_attributes(model)
     errors = [p for p in validate(layout, model) if p.severity == "error"]
     assert errors == [], [str(p) for p in errors]
     assert parse(layout.to_xml()) == layout

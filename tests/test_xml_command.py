@@ -15,6 +15,7 @@ from adtoolkit.xml import (
     Dataset,
     HardLink,
     Layout,
+    nexus_layout_from_attributes,
     parse_attributes,
     parse_layout,
     validate,
@@ -276,7 +277,7 @@ def test_layout_nexus_option_subprocess():
     proc = run_cli("layout", "--nexus", str(attrs))
     assert proc.returncode == 0, proc.stderr
     layout = parse_layout(proc.stdout)
-    assert layout == Layout.nexus(parse_attributes(attrs))
+    assert layout == nexus_layout_from_attributes(parse_attributes(attrs))
     assert layout.find("/entry/data/data").target == "/entry/instrument/detector/data"
 
 

@@ -15,7 +15,14 @@ from ophyd.areadetector.cam import SimDetectorCam
 from ophyd.areadetector.plugins import HDF5Plugin_V34
 from ophyd.sim import make_fake_device
 
-from adtoolkit.xml import Attributes, Layout, ValidationError, parse_attributes, parse_layout
+from adtoolkit.xml import (
+    Attributes,
+    Layout,
+    ValidationError,
+    nexus_layout_from_attributes,
+    parse_attributes,
+    parse_layout,
+)
 from adtoolkit.xml.install import InstallError, install, install_attributes, install_layout
 
 IOC_DIR = "/ioc/xml"
@@ -97,7 +104,7 @@ def fresh() -> Attributes:
 
 
 def test_file_mode_writes_locally_and_puts_the_ioc_path(tmp_path, hdf5, cam, ioc):
-    layout = Layout.nexus(ATTRS)
+    layout = nexus_layout_from_attributes(ATTRS)
     done = install(
         attributes=ATTRS,
         on=hdf5,
@@ -171,7 +178,7 @@ def test_invalid_models_are_never_sent(hdf5, ioc):
         install(
             attributes=ATTRS,
             on=hdf5,
-            layout=Layout.nexus(Attributes().pv("temp", "x")),
+            layout=nexus_layout_from_attributes(Attributes().pv("temp", "x")),
             hdf5=hdf5,
             settle=0,
         )
@@ -179,7 +186,7 @@ def test_invalid_models_are_never_sent(hdf5, ioc):
 
 
 def test_other_attributes_extend_the_cross_check(hdf5, ioc):
-    layout = Layout.nexus(Attributes().pv("Temp", "x").pv("StatsMean", "y"))
+    layout = nexus_layout_from_attributes(Attributes().pv("Temp", "x").pv("StatsMean", "y"))
     done = install(
         attributes=ATTRS,
         on=hdf5,

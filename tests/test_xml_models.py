@@ -17,6 +17,8 @@ from adtoolkit.xml import (
     Layout,
     LayoutAttribute,
     XMLStructureError,
+    nexus_layout,
+    nexus_layout_from_attributes,
     parse,
     parse_attributes,
     parse_layout,
@@ -215,18 +217,18 @@ def test_default_layout_is_adcores_builtin_one():
 
 def test_nexus_layout_as_published_equals_the_manual_file():
     published = parse_layout(DATA / "nexus_definitions_manual_epics_layout.xml")
-    assert Layout.nexus(as_published=True) == published
+    assert nexus_layout(as_published=True) == published
     simdet = parse_layout(DATA / "ADSimDetector_iocSimDetector_hdf5_layout_nexus.xml")
     simdet.extra = {}  # only the xmlns:xsi schema location differs
     assert simdet == published
-    fixed = Layout.nexus()
+    fixed = nexus_layout()
     assert fixed.find("/entry/instrument/performance/timestamp").source is None
     assert validate(fixed, []) == []
 
 
 def test_nexus_layout_from_attributes_places_detector_settings_in_nxdetector():
     attrs = parse_attributes(DATA / "ADSimDetector_iocSimDetector_simDetectorAttributes.xml")
-    layout = Layout.nexus(attrs)
+    layout = nexus_layout_from_attributes(attrs)
     detector = layout.find("/entry/instrument/detector")
     collection = layout.find("/entry/instrument/NDAttributes")
     assert collection.ndattr_default
@@ -262,15 +264,22 @@ def test_nexus_layout_from_attributes_places_detector_settings_in_nxdetector():
 
 def test_nexus_layout_from_attributes_placement_override():
     attrs = Attributes().pv("Temp", "IOC:temp").param("Gain", "GAIN", "DOUBLE")
-    layout = Layout.nexus(attrs, placement={"Temp": "detector", "Gain": "collection"})
+    layout = nexus_layout_from_attributes(
+        attrs, placement={"Temp": "detector", "Gain": "collection"}
+    )
     assert isinstance(layout.find("/entry/instrument/detector/Temp"), Dataset)
     assert isinstance(layout.find("/entry/instrument/NDAttributes/Gain"), Dataset)
     with pytest.raises(ValueError, match="'detector' or 'collection'"):
-        Layout.nexus(attrs, placement={"Temp": "elsewhere"})
+        nexus_layout_from_attributes(attrs, placement={"Temp": "elsewhere"})
 
 
 @pytest.mark.parametrize(
-    "factory", [Layout.default, Layout.nexus, lambda: Layout.nexus(Attributes().pv("T", "P:T"))]
+    "factory",
+    [
+        Layout.default,
+        nexus_layout,
+        lambda: nexus_layout_from_attributes(Attributes().pv("T", "P:T")),
+    ],
 )
 def test_every_ready_made_layout_links_entry_data_data(factory):
     layout = factory()
@@ -329,4 +338,4 @@ def test_literal_xml_with_byte_order_mark_is_text_not_a_path():
 
 def test_nexus_from_attributes_refuses_a_name_clash_with_the_detector_data():
     with pytest.raises(ValueError, match="'data' clashes with detector/data"):
-        Layout.nexus(Attributes().param("data", "GAIN", "DOUBLE"))
+        nexus_layout_from_attributes(Attributes().param("data", "GAIN", "DOUBLE"))

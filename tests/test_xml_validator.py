@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 from adtoolkit.adcore.xmlreader import parse_document
-from adtoolkit.xml import Attributes, Layout, ValidationError, check, validate, validate_files
+from adtoolkit.xml import (
+    Attributes,
+    Layout,
+    ValidationError,
+    check,
+    nexus_layout,
+    nexus_layout_from_attributes,
+    validate,
+    validate_files,
+)
 from adtoolkit.xml.validator import validate_attributes_document, validate_layout_document
 
 DATA = Path(__file__).parent / "data" / "xml"
@@ -469,7 +478,7 @@ def test_global_must_name_a_known_attribute():
 
 
 def test_validate_and_check_on_models():
-    layout = Layout.nexus(Attributes().pv("Temp", "P:T"))
+    layout = nexus_layout_from_attributes(Attributes().pv("Temp", "P:T"))
     assert validate(layout, ["Temp"]) == []
     with pytest.raises(ValidationError) as info:
         check(layout, ["temp"])
@@ -527,7 +536,12 @@ def test_ophyd_option_link_to_a_non_detector_dataset():
 
 
 @pytest.mark.parametrize(
-    "factory", [Layout.default, Layout.nexus, lambda: Layout.nexus(Attributes().pv("T", "P:T"))]
+    "factory",
+    [
+        Layout.default,
+        nexus_layout,
+        lambda: nexus_layout_from_attributes(Attributes().pv("T", "P:T")),
+    ],
 )
 def test_ready_made_layouts_satisfy_the_ophyd_check(factory):
     assert validate(factory(), ophyd=True) == []

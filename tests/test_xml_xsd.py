@@ -24,7 +24,16 @@ from pathlib import Path
 
 import pytest
 
-from adtoolkit.xml import Attributes, Dataset, Group, HardLink, Layout, parse
+from adtoolkit.xml import (
+    Attributes,
+    Dataset,
+    Group,
+    HardLink,
+    Layout,
+    nexus_layout,
+    nexus_layout_from_attributes,
+    parse,
+)
 
 xmlschema = pytest.importorskip("xmlschema", reason="xmlschema (test extra) is not installed")
 
@@ -94,8 +103,8 @@ def all_attributes_files():
 
 GENERATED_LAYOUTS = {
     "default": Layout.default,
-    "nexus": Layout.nexus,
-    "nexus_as_published": lambda: Layout.nexus(as_published=True),
+    "nexus": nexus_layout,
+    "nexus_as_published": lambda: nexus_layout(as_published=True),
     "builder": lambda: (
         Layout(auto_ndattr_default=False)
         .detector_data_destination("Dest")
@@ -124,7 +133,7 @@ def test_generated_layouts_pass_the_xsd(layout_xsd, name):
 
 @pytest.mark.parametrize("path", all_attributes_files(), ids=lambda p: p.name)
 def test_nexus_layouts_from_every_example_attributes_file_pass_the_xsd(layout_xsd, path):
-    assert xsd_errors(layout_xsd, Layout.nexus(parse(path)).to_xml()) == []
+    assert xsd_errors(layout_xsd, nexus_layout_from_attributes(parse(path)).to_xml()) == []
 
 
 @pytest.mark.parametrize("path", all_attributes_files(), ids=lambda p: p.name)

@@ -207,8 +207,8 @@ def make_detector(
 def _xml_installer(attributes: Any, layout: Any):
     """The XML helper's ``install`` function, after checking the argument types."""
     try:
+        from ..xml import Attributes, Layout  # type: ignore[attr-defined]
         from ..xml import install as install_module  # type: ignore[attr-defined]
-        from ..xml.models import Attributes, Layout  # type: ignore[import-not-found]
     except ImportError:
         install_module = None
     func = getattr(install_module, "install", install_module)

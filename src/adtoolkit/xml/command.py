@@ -122,9 +122,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from adtoolkit.adcore.xmlreader import XMLParseError, XMLSecurityError
+    from adtoolkit.xml.attributesfile import parse_attributes
     from adtoolkit.xml.spec import SpecError, attributes_from_spec, layout_from_spec, load_spec
     from adtoolkit.xml.validator import validate, validate_files
-    from adtoolkit.xml.xmlio import XMLStructureError, parse_attributes
+    from adtoolkit.xml.xmltext import XMLStructureError
 
     try:
         if args.xml_command == "validate":

@@ -32,7 +32,8 @@ from typing import Any
 
 from adtoolkit.adcore.macros import MacroError, expands, undefined_macros
 from adtoolkit.adcore.vocabulary import STATUS_STRINGS
-from adtoolkit.xml.models import Attributes, Layout
+from adtoolkit.xml.attributesfile import Attributes
+from adtoolkit.xml.layoutfile import Layout
 from adtoolkit.xml.validator import ERROR, ValidationError, validate
 
 #: Default waveform sizes (NDArrayBase.template / NDFileHDF5.template ``XMLSIZE``).

@@ -9,17 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from adtoolkit.adcore.layout import default_layout_document
 from adtoolkit.adcore.vocabulary import AUTOMATIC_ATTRIBUTES, DRIVER_ATTRIBUTES
-from adtoolkit.xml.models import (
-    Attribute,
-    Attributes,
-    Dataset,
-    Group,
-    HardLink,
-    Layout,
-)
-from adtoolkit.xml.xmlio import layout_from_document
+from adtoolkit.xml.attributesfile import Attribute, Attributes
+from adtoolkit.xml.layoutfile import Dataset, Group, HardLink, Layout
 
 #: Where ophyd's AD_HDF5 handler reads frames, and the dataset it links to.
 DATA_LINK = "/entry/data/data"
@@ -64,13 +56,8 @@ def _detector_data(extra_nexus_attributes: bool) -> Dataset:
 
 
 def default_layout() -> Layout:
-    """ADCore's built-in layout (``LayoutXML::DEFAULT_LAYOUT``), element for element.
-
-    Read from the one copy of that XML in :mod:`adtoolkit.adcore.layout`, the one the
-    simulated IOC writes files from.  ``performance/timestamp`` has no ``source`` on
-    purpose: that is how NDFileHDF5 recognises the dataset for the StorePerform rows.
-    """
-    return layout_from_document(default_layout_document())
+    """ADCore's built-in layout (``LayoutXML::DEFAULT_LAYOUT``): :meth:`Layout.default`."""
+    return Layout.default()
 
 
 def nexus_layout(as_published: bool = False) -> Layout:

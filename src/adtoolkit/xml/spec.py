@@ -41,14 +41,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from adtoolkit.xml.models import (
-    Attributes,
-    Dataset,
-    Group,
-    HardLink,
-    Layout,
-    LayoutAttribute,
-)
+from adtoolkit.xml.attributesfile import Attributes, parse_attributes
+from adtoolkit.xml.layoutfile import Dataset, Group, HardLink, Layout, LayoutAttribute
+from adtoolkit.xml.layouts import nexus_layout, nexus_layout_from_attributes
 
 
 class SpecError(ValueError):
@@ -282,8 +277,6 @@ def _list(value: Any, where: str) -> list:
 
 def layout_from_spec(data: Any, where: str = "spec", base: Path | None = None) -> Layout:
     """Turn a parsed layout spec into a :class:`Layout`."""
-    from adtoolkit.xml.xmlio import parse_attributes
-
     spec = _mapping(data, where)
     base = base or Path.cwd()
     if spec.get("default"):
@@ -293,14 +286,14 @@ def layout_from_spec(data: Any, where: str = "spec", base: Path | None = None) -
         _no_extra(spec, {"nexus"}, where)
         nexus = spec["nexus"]
         if nexus is True:
-            return Layout.nexus()
+            return nexus_layout()
         nexus = _mapping(nexus, f"{where}: nexus")
         _no_extra(nexus, {"attributes", "placement", "as_published"}, f"{where}: nexus")
         if "attributes" not in nexus:
-            return Layout.nexus(as_published=bool(nexus.get("as_published", False)))
+            return nexus_layout(as_published=bool(nexus.get("as_published", False)))
         attrs = parse_attributes(base / str(nexus["attributes"]))
         try:
-            return Layout.nexus(attrs, placement=nexus.get("placement"))
+            return nexus_layout_from_attributes(attrs, placement=nexus.get("placement"))
         except ValueError as exc:
             raise SpecError(f"{where}: nexus: {exc}") from None
     _no_extra(spec, {"groups", "auto_ndattr_default", "detector_data_destination"}, where)

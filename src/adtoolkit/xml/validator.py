@@ -37,8 +37,8 @@ from adtoolkit.adcore.vocabulary import (
     WHEN_VALUES,
 )
 from adtoolkit.adcore.xmlreader import Document, Node, parse_document
-from adtoolkit.xml.models import Attributes, Layout
-from adtoolkit.xml.xmlio import ATTRIBUTE_KEYS, DATASET_KEYS, LAYOUT_ATTRIBUTE_KEYS
+from adtoolkit.xml.attributesfile import ATTRIBUTE_KEYS, Attributes
+from adtoolkit.xml.layoutfile import DATASET_KEYS, LAYOUT_ATTRIBUTE_KEYS, Layout
 
 ERROR = "error"
 WARNING = "warning"

@@ -1,21 +1,19 @@
-"""Typed models of ADCore's two XML files, with builders that read well in a notebook.
+"""An HDF5 layout file: its typed model, with builders, and its XML text.
 
-- An *attributes file* (``<Attributes><Attribute .../></Attributes>``) tells a
-  driver or plugin which NDAttributes to attach to every array
-  (``asynNDArrayDriver::readNDAttributesFile``).
-- A *layout file* (``<hdf5_layout>``) tells NDFileHDF5 where the image data and
-  those NDAttributes go in the HDF5 file.
+A *layout file* (``<hdf5_layout>``) tells NDFileHDF5 where the image data and the
+NDAttributes go in the HDF5 file.  The model holds values the way the IOC reads
+them (strings for values, booleans for the flags the IOC compares with
+``"true"``), so that parse -> model -> XML -> parse gives back an equal model.
+Unknown XML attributes are kept in ``extra``; comments and blank text are not.
+Writing emits an ``<?xml ...?>`` declaration: NDFileHDF5 recognises inline layout
+XML by it.
 
-The models hold values the way the IOC reads them (strings for values, booleans
-for the flags the IOC compares with ``"true"``), so that parse -> model -> XML ->
-parse gives back an equal model.  Unknown XML attributes are kept in ``extra`` so
-that nothing a user wrote is lost; comments and blank text are not kept.
+ADCore's default layout belongs to the format (it is what an empty XMLFileName
+gives), so :meth:`Layout.default` lives here; the NeXus recipes, which also read
+attributes files, are in :mod:`.layouts`.
 
 Example::
 
-    attrs = (Attributes()
-             .pv("Temp", "IOC:temp", dbrtype="DBR_DOUBLE")
-             .param("Counter", "ARRAY_COUNTER", datatype="INT"))
     layout = Layout().add(
         Group("entry", nx_class="NXentry").add(
             Group("data", nx_class="NXdata").add(Dataset.detector("data")),
@@ -26,22 +24,29 @@ Example::
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import InitVar, dataclass, field, fields
+from collections.abc import Iterator
+from dataclasses import InitVar, dataclass, field
 from typing import Union
 
-from adtoolkit.adcore.vocabulary import (
-    CONST_TYPES,
-    DBR_TYPES,
-    DETECTOR_DATA_DESTINATION,
-    PARAM_DATATYPES,
-    WHEN_VALUES,
+from adtoolkit.adcore.layout import default_layout_document
+from adtoolkit.adcore.vocabulary import CONST_TYPES, DETECTOR_DATA_DESTINATION, WHEN_VALUES
+from adtoolkit.adcore.xmlreader import Document, Node, parse_document
+from adtoolkit.xml.xmltext import (
+    INDENT,
+    XML_DECLARATION,
+    XMLStructureError,
+    check_choice,
+    check_writable,
+    extra_of,
+    required,
+    write_atomic,
+    xml_attributes,
 )
 
-
-def _check_choice(what: str, value: str | None, choices: Sequence[str]) -> None:
-    if value is not None and value not in choices:
-        raise ValueError(f"{what} {value!r} is not one of {', '.join(choices)}")
+#: The XML attributes of ``<attribute>``, ``<dataset>`` and ``<group>`` the model has fields for.
+LAYOUT_ATTRIBUTE_KEYS = ("name", "source", "value", "type", "ndattribute", "when")
+DATASET_KEYS = ("name", "source", "value", "type", "ndattribute", "when", "det_default")
+GROUP_KEYS = ("name", "ndattr_default")
 
 
 def _const_value(value: object, type: str | None) -> tuple[str, str]:
@@ -76,143 +81,9 @@ def _const_value(value: object, type: str | None) -> tuple[str, str]:
     return text, type
 
 
-def _check_writable(tag: str, element: object) -> None:
-    """Refuse, when a builder adds it, a value the XML writer could not write (see .chars)."""
-    from adtoolkit.xml.chars import check_element
-
-    pairs = [
-        (f.name, value)
-        for f in fields(element)
-        if f.name != "extra" and isinstance(value := getattr(element, f.name), str)
-    ]
-    check_element(tag, pairs, getattr(element, "extra", {}))
-
-
 def _when(when: str | None) -> str | None:
     """OnFrame is NDFileHDF5's default and not in the XSD, so builders leave it out."""
     return None if when == "OnFrame" else when
-
-
-# --------------------------------------------------------------------------- attributes
-
-
-@dataclass
-class Attribute:
-    """One ``<Attribute>`` of an attributes file.
-
-    ``source`` means, by ``type``: the PV name (EPICS_PV), the asyn drvInfo string
-    (PARAM, e.g. ``ARRAY_COUNTER``), the function name (FUNCTION) or the value
-    itself (CONST).  Optional XML attributes are ``None`` when absent.
-    """
-
-    name: str
-    type: str = "EPICS_PV"
-    source: str = ""
-    dbrtype: str | None = None
-    datatype: str | None = None
-    addr: str | None = None
-    param: str | None = None
-    description: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
-    line: int | None = field(default=None, compare=False, repr=False)
-
-
-@dataclass
-class Attributes:
-    """An attributes file: an ordered list of :class:`Attribute`."""
-
-    attributes: list[Attribute] = field(default_factory=list)
-    extra: dict[str, str] = field(default_factory=dict)
-
-    # -- builders (each returns self so calls chain)
-    def add(self, *attributes: Attribute) -> Attributes:
-        names = set(self.names)
-        for attribute in attributes:
-            if attribute.name in names:
-                raise ValueError(
-                    f"attribute {attribute.name!r} is already defined (the IOC keeps only the last one)"
-                )
-            _check_writable("Attribute", attribute)
-            self.attributes.append(attribute)
-            names.add(attribute.name)
-        return self
-
-    def pv(
-        self, name: str, pv: str, dbrtype: str = "DBR_NATIVE", description: str | None = None
-    ) -> Attributes:
-        """Add an EPICS_PV attribute read from ``pv`` over Channel Access."""
-        dbrtype = dbrtype.upper()
-        _check_choice("dbrtype", dbrtype, DBR_TYPES)
-        return self.add(Attribute(name, "EPICS_PV", pv, dbrtype=dbrtype, description=description))
-
-    def param(
-        self,
-        name: str,
-        drvinfo: str,
-        datatype: str = "INT",
-        addr: int | None = None,
-        description: str | None = None,
-    ) -> Attributes:
-        """Add a PARAM attribute read from the driver's asyn parameter ``drvinfo``."""
-        datatype = datatype.upper()  # the IOC compares upper case; "int" would write nothing
-        _check_choice("datatype", datatype, PARAM_DATATYPES)
-        return self.add(
-            Attribute(
-                name,
-                "PARAM",
-                drvinfo,
-                datatype=datatype,
-                addr=None if addr is None else str(int(addr)),
-                description=description,
-            )
-        )
-
-    def const(self, name: str, value: str, description: str | None = None) -> Attributes:
-        """Add a CONST attribute (always a string NDAttribute)."""
-        return self.add(Attribute(name, "CONST", str(value), description=description))
-
-    def function(
-        self, name: str, function: str, param: str | None = None, description: str | None = None
-    ) -> Attributes:
-        """Add a FUNCTION attribute computed by the registered C function ``function``."""
-        return self.add(Attribute(name, "FUNCTION", function, param=param, description=description))
-
-    # -- access
-    @property
-    def names(self) -> list[str]:
-        return [a.name for a in self.attributes]
-
-    def __iter__(self) -> Iterator[Attribute]:
-        return iter(self.attributes)
-
-    def __len__(self) -> int:
-        return len(self.attributes)
-
-    def __getitem__(self, name: str) -> Attribute:
-        for attribute in self.attributes:
-            if attribute.name == name:
-                return attribute
-        raise KeyError(name)
-
-    # -- XML
-    def to_xml(self) -> str:
-        from adtoolkit.xml.xmlio import attributes_to_xml
-
-        return attributes_to_xml(self)
-
-    def write(self, path: str | os.PathLike) -> None:
-        from adtoolkit.xml.xmlio import write_atomic
-
-        write_atomic(path, self.to_xml())
-
-    @classmethod
-    def parse(cls, source: str | bytes | os.PathLike) -> Attributes:
-        from adtoolkit.xml.xmlio import parse_attributes
-
-        return parse_attributes(source)
-
-
-# --------------------------------------------------------------------------- layout
 
 
 @dataclass
@@ -230,7 +101,7 @@ class LayoutAttribute:
     @classmethod
     def constant(cls, name: str, value: object, type: str | None = None) -> LayoutAttribute:
         """A constant; Python ints, floats and lists of numbers get ``int``/``float``."""
-        _check_choice("type", type, CONST_TYPES)
+        check_choice("type", type, CONST_TYPES)
         text, inferred = _const_value(value, type)
         return cls(name, "constant", value=text, type=inferred)
 
@@ -239,7 +110,7 @@ class LayoutAttribute:
         cls, name: str, ndattribute: str, when: str | None = None
     ) -> LayoutAttribute:
         """The value of NDAttribute ``ndattribute``, written at file open or close."""
-        _check_choice("when", when, WHEN_VALUES)
+        check_choice("when", when, WHEN_VALUES)
         return cls(name, "ndattribute", ndattribute=ndattribute, when=_when(when))
 
 
@@ -249,14 +120,14 @@ class _HasAttributes:
     def attr(self, name: str, value: object, type: str | None = None):
         """Add a constant HDF5 attribute; returns self."""
         attribute = LayoutAttribute.constant(name, value, type)
-        _check_writable("attribute", attribute)
+        check_writable("attribute", attribute)
         self.attributes.append(attribute)
         return self
 
     def attr_from(self, name: str, ndattribute: str, when: str | None = None):
         """Add an HDF5 attribute holding the value of an NDAttribute; returns self."""
         attribute = LayoutAttribute.from_ndattribute(name, ndattribute, when)
-        _check_writable("attribute", attribute)
+        check_writable("attribute", attribute)
         self.attributes.append(attribute)
         return self
 
@@ -285,13 +156,13 @@ class Dataset(_HasAttributes):
         cls, name: str, ndattribute: str | None = None, when: str | None = None
     ) -> Dataset:
         """The values of NDAttribute ``ndattribute`` (default: same as ``name``)."""
-        _check_choice("when", when, WHEN_VALUES)
+        check_choice("when", when, WHEN_VALUES)
         return cls(name, "ndattribute", ndattribute=ndattribute or name, when=_when(when))
 
     @classmethod
     def constant(cls, name: str, value: object, type: str | None = None) -> Dataset:
         """A constant; ``type`` is always written (without it the IOC writes "")."""
-        _check_choice("type", type, CONST_TYPES)
+        check_choice("type", type, CONST_TYPES)
         text, inferred = _const_value(value, type)
         return cls(name, "constant", value=text, type=inferred)
 
@@ -342,7 +213,7 @@ class Group(_HasAttributes):
                 )
             if child.name in names:
                 raise ValueError(f"group {self.name!r} already has a member named {child.name!r}")
-            _check_writable(type(child).__name__.lower(), child)
+            check_writable(type(child).__name__.lower(), child)
             self.children.append(child)
             names.add(child.name)
         return self
@@ -390,7 +261,7 @@ class Layout:
                     f"the layout root holds Group or Global (NDFileHDF5 never creates a "
                     f"top-level {type(child).__name__}), not {type(child).__name__}"
                 )
-            _check_writable(type(child).__name__.lower(), child)
+            check_writable(type(child).__name__.lower(), child)
             self.children.append(child)
         return self
 
@@ -457,34 +328,191 @@ class Layout:
 
     # -- XML
     def to_xml(self) -> str:
-        from adtoolkit.xml.xmlio import layout_to_xml
-
         return layout_to_xml(self)
 
     def write(self, path: str | os.PathLike) -> None:
-        from adtoolkit.xml.xmlio import write_atomic
-
         write_atomic(path, self.to_xml())
 
     @classmethod
     def parse(cls, source: str | bytes | os.PathLike) -> Layout:
-        from adtoolkit.xml.xmlio import parse_layout
-
         return parse_layout(source)
 
-    # -- ready-made layouts
     @classmethod
     def default(cls) -> Layout:
-        """ADCore's built-in layout (what an empty XMLFileName gives)."""
-        from adtoolkit.xml.layouts import default_layout
+        """ADCore's built-in layout (``LayoutXML::DEFAULT_LAYOUT``), element for element.
 
-        return default_layout()
+        Read from the one copy of that XML in :mod:`adtoolkit.adcore.layout`, the one the
+        simulated IOC writes files from.  ``performance/timestamp`` has no ``source`` on
+        purpose: that is how NDFileHDF5 recognises the dataset for the StorePerform rows.
+        """
+        return layout_from_document(default_layout_document())
 
-    @classmethod
-    def nexus(cls, attributes: Attributes | Iterable[Attribute] | None = None, **kwargs) -> Layout:
-        """A NeXus layout; with ``attributes``, each NDAttribute gets its NeXus place."""
-        from adtoolkit.xml.layouts import nexus_layout, nexus_layout_from_attributes
 
-        if attributes is None:
-            return nexus_layout(**kwargs)
-        return nexus_layout_from_attributes(attributes, **kwargs)
+# --------------------------------------------------------------------------- writing
+
+
+def _layout_attribute(a: LayoutAttribute, depth: int) -> str:
+    pairs = [
+        ("name", a.name),
+        ("source", a.source),
+        ("value", a.value),
+        ("type", a.type),
+        ("ndattribute", a.ndattribute),
+        ("when", a.when),
+    ]
+    return f"{INDENT * depth}<attribute{xml_attributes('attribute', pairs, a.extra)}/>"
+
+
+def _element(out: list[str], element, depth: int) -> None:
+    pad = INDENT * depth
+    if isinstance(element, HardLink):
+        pairs = [("name", element.name), ("target", element.target)]
+        out.append(f"{pad}<hardlink{xml_attributes('hardlink', pairs, element.extra)}/>")
+        return
+    if isinstance(element, Global):
+        pairs = [("name", element.name), ("ndattribute", element.ndattribute)]
+        out.append(f"{pad}<global{xml_attributes('global', pairs, element.extra)}/>")
+        return
+    if isinstance(element, Dataset):
+        tag = "dataset"
+        pairs = [
+            ("name", element.name),
+            ("source", element.source),
+            ("value", element.value),
+            ("type", element.type),
+            ("ndattribute", element.ndattribute),
+            ("when", element.when),
+            ("det_default", "true" if element.det_default else None),
+        ]
+        children: list = []
+    else:
+        tag = "group"
+        pairs = [
+            ("name", element.name),
+            ("ndattr_default", "true" if element.ndattr_default else None),
+        ]
+        children = element.children
+    head = f"{pad}<{tag}{xml_attributes(tag, pairs, element.extra)}"
+    if not element.attributes and not children:
+        out.append(head + "/>")
+        return
+    out.append(head + ">")
+    for a in element.attributes:
+        out.append(_layout_attribute(a, depth + 1))
+    for child in children:
+        _element(out, child, depth + 1)
+    out.append(f"{pad}</{tag}>")
+
+
+def layout_to_xml(layout: Layout) -> str:
+    root_pairs = [("auto_ndattr_default", None if layout.auto_ndattr_default else "false")]
+    out = [
+        XML_DECLARATION.rstrip("\n"),
+        f"<hdf5_layout{xml_attributes('hdf5_layout', root_pairs, layout.extra)}>",
+    ]
+    for child in layout.children:
+        _element(out, child, 1)
+    out.append("</hdf5_layout>")
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _layout_attribute_from(doc: Document, node: Node) -> LayoutAttribute:
+    return LayoutAttribute(
+        name=required(doc, node, "name"),
+        source=node.get("source"),
+        value=node.get("value"),
+        type=node.get("type"),
+        ndattribute=node.get("ndattribute"),
+        when=node.get("when"),
+        extra=extra_of(node, LAYOUT_ATTRIBUTE_KEYS),
+    )
+
+
+def _dataset_from(doc: Document, node: Node) -> Dataset:
+    dataset = Dataset(
+        name=required(doc, node, "name"),
+        source=node.get("source"),
+        value=node.get("value"),
+        type=node.get("type"),
+        ndattribute=node.get("ndattribute"),
+        when=node.get("when"),
+        det_default=node.get("det_default") == "true",  # the IOC compares with "true"
+        extra=extra_of(node, DATASET_KEYS),
+    )
+    for child in node.children:
+        if child.tag != "attribute":
+            raise XMLStructureError(
+                doc.filename,
+                child.line,
+                f"<{child.tag}> inside <dataset>: a dataset holds only <attribute>",
+            )
+        dataset.attributes.append(_layout_attribute_from(doc, child))
+    return dataset
+
+
+def _group_from(doc: Document, node: Node) -> Group:
+    group = Group(
+        name=required(doc, node, "name"),
+        ndattr_default=node.get("ndattr_default") == "true",
+        extra=extra_of(node, GROUP_KEYS),
+    )
+    for child in node.children:
+        if child.tag == "attribute":
+            group.attributes.append(_layout_attribute_from(doc, child))
+        elif child.tag == "group":
+            group.children.append(_group_from(doc, child))
+        elif child.tag == "dataset":
+            group.children.append(_dataset_from(doc, child))
+        elif child.tag == "hardlink":
+            group.children.append(
+                HardLink(
+                    required(doc, child, "name"),
+                    required(doc, child, "target"),
+                    extra=extra_of(child, ("name", "target")),
+                )
+            )
+        else:
+            raise XMLStructureError(
+                doc.filename, child.line, f"unknown element <{child.tag}> in <group>"
+            )
+    return group
+
+
+def layout_from_document(doc: Document) -> Layout:
+    root = doc.root
+    if root.tag != "hdf5_layout":
+        raise XMLStructureError(
+            doc.filename,
+            root.line,
+            f"root element is <{root.tag}>, a layout file needs <hdf5_layout>",
+        )
+    layout = Layout(
+        auto_ndattr_default=root.get("auto_ndattr_default") != "false",
+        extra=extra_of(root, ("auto_ndattr_default",)),
+    )
+    for node in root.children:
+        if node.tag == "group":
+            layout.children.append(_group_from(doc, node))
+        elif node.tag == "global":
+            layout.children.append(
+                Global(
+                    required(doc, node, "name"),
+                    required(doc, node, "ndattribute"),
+                    extra=extra_of(node, ("name", "ndattribute")),
+                )
+            )
+        else:
+            raise XMLStructureError(
+                doc.filename,
+                node.line,
+                f"<{node.tag}> directly in <hdf5_layout>: NDFileHDF5 only creates groups and globals there",
+            )
+    return layout
+
+
+def parse_layout(source: str | bytes | os.PathLike) -> Layout:
+    """Parse a layout file (path or literal XML) into :class:`Layout`."""
+    return layout_from_document(parse_document(source))
