@@ -50,7 +50,7 @@ DRIVER_PARAMS = {
 
 
 def params(**overrides):
-    """A snapshot of HDF1 parameters at their boot values (B.1), with overrides."""
+    """A snapshot of HDF1 parameters at their boot values (NDFileHDF5.cpp's defaults), with overrides."""
     base = {
         "XMLFileName": "",
         "Compression": 0,

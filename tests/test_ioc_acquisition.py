@@ -1,4 +1,6 @@
-"""Cam acquisition semantics over CA (ADCORE_BEHAVIOUR.md B.6)."""
+"""Cam acquisition semantics over CA, as ADBase.template, NDArrayBase.template and
+simDetector.cpp define them (ImageMode, TriggerMode, NumImages/NumExposures
+counters, DetectorState_RBV, AcquireBusy)."""
 
 from __future__ import annotations
 

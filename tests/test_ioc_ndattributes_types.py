@@ -1,8 +1,8 @@
 """EPICS_PV attributes before their first value: the type comes from the connection.
 
 ADCore's PVAttribute fixes its NDAttribute type in the CA connection callback,
-from the channel's native DBF type and the requested dbrtype (PVAttribute.cpp;
-ADCORE_BEHAVIOUR.md B.5: string->String, short/enum->Int16, float->Float32,
+from the channel's native DBF type and the requested dbrtype (ADCore's
+ADApp/ADSrc/PVAttribute.cpp: string->String, short/enum->Int16, float->Float32,
 char->Int8 or String for DBR_STRING, long->Int32, double->Float64); the value is
 0 until the first monitor arrives.  The expected pairs below are that table,
 written out here, not computed by the code under test.

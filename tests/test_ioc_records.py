@@ -76,7 +76,13 @@ def test_enum_strings(ca, suffix, strings):
 
 
 def test_boot_values(ioc_factory):
-    """Driver constructor values win over template VAL (ADCORE_BEHAVIOUR.md B.1)."""
+    """Driver constructor values win over template VAL.
+
+    asyn output records read the driver's value at iocInit and it replaces the db
+    VAL (asyn's "Initial values of output records"), so the boot values are the
+    defaults set in asynNDArrayDriver.cpp and NDFileHDF5.cpp; NumCapture has no
+    driver default and keeps the template's VAL 1.
+    """
     from ioc_helpers import CA
 
     handle = ioc_factory(prefix="adtb:")

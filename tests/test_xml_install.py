@@ -1,6 +1,7 @@
 """install(): pure unit logic against ophyd fake devices (make_fake_device).
 
-A tiny stand-in for the IOC reacts to writes the way ADCore does (B.4/B.5):
+A tiny stand-in for the IOC reacts to writes the way ADCore does (readNDAttributesFile,
+NDFileHDF5's layout loading):
 NDAttributesFile containing ``<Attributes>`` is inline XML, otherwise a path;
 XMLFileName containing ``<?xml`` is inline, otherwise a path.  IOC-backed tests
 come later, once the simulated IOC's HDF5 writer has landed.

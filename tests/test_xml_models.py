@@ -182,7 +182,7 @@ def test_default_layout_is_adcores_builtin_one():
         "/entry/data",
         "/entry/data/data",
     ]
-    # The C string DEFAULT_LAYOUT of NDFileHDF5LayoutXML.cpp, typed in by hand (B.4).
+    # The C string DEFAULT_LAYOUT of NDFileHDF5LayoutXML.cpp, typed in by hand.
     builtin = """<hdf5_layout>
       <group name="entry">
         <attribute name="NX_class" source="constant" value="NXentry" type="string"></attribute>

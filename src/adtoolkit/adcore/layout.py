@@ -2,7 +2,8 @@
 
 The layout file (XMLFileName) tells NDFileHDF5 which groups, datasets,
 attributes and hard links to create, where the detector frames go and where
-each NDAttribute is stored (ADCORE_BEHAVIOUR.md B.4).  This module turns the
+each NDAttribute is stored (ADCore's NDFileHDF5LayoutXML.cpp reads it into the
+tree of NDFileHDF5Layout.cpp).  This module turns the
 document of :mod:`.xmlreader` (the tree the validator checks too) into the
 :class:`LayoutTree` the simulated IOC writes its files from.  ADCore's own reader
 is lenient: unknown root attributes (``xmlns:xsi``...) and unknown elements only

@@ -2,8 +2,8 @@
 
 Follows ADCore's asynNDArrayDriver (file names, checkPath, createFilePath) and
 NDPluginFile.cpp (Single / Capture / Stream modes, Capture and WriteFile busy
-records, LazyOpen, TempSuffix, isFrameValid, WriteStatus/WriteMessage texts).
-See ADCORE_BEHAVIOUR.md B.2 and B.3.
+records, LazyOpen, TempSuffix, isFrameValid, WriteStatus/WriteMessage texts), both
+in ADCore's ADApp (ADSrc/asynNDArrayDriver.cpp, pluginSrc/NDPluginFile.cpp).
 
 The format itself is a *writer* object plugged in by the concrete plugin::
 
@@ -139,7 +139,8 @@ class NDFilePlugin(PluginDriver):
 
     def init_params(self) -> None:
         super().init_params()
-        # asynNDArrayDriver constructor values override the templates' VAL (B.1)
+        # asynNDArrayDriver constructor values override the templates' VAL (asyn output
+        # records read the driver value at iocInit)
         self.params.update(
             {
                 "FILE_FORMAT": self.file_format,

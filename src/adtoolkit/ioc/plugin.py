@@ -9,7 +9,8 @@ it in DroppedArrays.  Every array handed over is counted on the *origin* driver
 NumQueuedArrays and WaitForPlugins/AcquireBusy need.
 
 Plugin readbacks describing the array (ArraySize0_RBV ... UniqueId_RBV) change
-only when an enabled plugin receives an array: that is "priming" (C.1).
+only when an enabled plugin receives an array: that is "priming",
+which ophyd's HDF5 plugin needs before it can stage (its dimensions come from them).
 """
 
 from __future__ import annotations

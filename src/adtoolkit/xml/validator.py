@@ -3,14 +3,15 @@
 ADCore's XSDs are looser than the IOC in some places (a PARAM without
 ``datatype`` passes the XSD but writes nothing) and wrong in others (CONST is
 missing from NDAttributes.xsd, ``when`` on datasets).  The rules here follow
-``asynNDArrayDriver::readNDAttributesFile`` and NDFileHDF5's layout code
-(reference: ADCORE_BEHAVIOUR.md B.4 and B.5).  They run on the raw XML tree, so
+``asynNDArrayDriver::readNDAttributesFile`` (ADApp/ADSrc/asynNDArrayDriver.cpp) and
+NDFileHDF5's layout code (ADApp/pluginSrc/NDFileHDF5LayoutXML.cpp,
+NDFileHDF5Layout.cpp, NDFileHDF5.cpp).  They run on the raw XML tree, so
 every problem carries the file name and the line of the element at fault.
 
 *Errors* are things the IOC rejects, or data it silently does not write.
 *Warnings* are things it ignores or that only work under a run-time setting.
 
-The real IOC (ADCore R3-14, ``../shared/real-adsim``) is the judge: every rule's
+The real IOC (ADCore R3-14's simDetector, where the tests can run it) is the judge: every rule's
 verdict is compared with what it does with the same file in
 ``tests/test_xml_real_ioc.py`` (table: ``tests/data/real_ioc_xml_verdicts.json``).
 Where ADCore accepts what its XSD rejects, the rule is a warning saying so
@@ -94,7 +95,7 @@ def _numbers_ok(value: str, type_: str) -> bool:
 
 
 def validate_attributes_document(doc: Document) -> list[Problem]:
-    """Problems of one attributes file (B.5)."""
+    """Problems of one attributes file, by ``readNDAttributesFile``'s rules."""
     problems: list[Problem] = []
 
     def report(node: Node, message: str, severity: str = ERROR) -> None:
@@ -656,7 +657,7 @@ class _LayoutChecker:
 def validate_layout_document(
     doc: Document, attributes: Iterable[str] | None = None, ophyd: bool = False
 ) -> list[Problem]:
-    """Problems of one layout file (B.4).
+    """Problems of one layout file, by NDFileHDF5's layout rules.
 
     ``attributes`` are the NDAttribute names the files define; the IOC's own
     (NDArray* and ColorMode) are added.  With ``None`` the ``ndattribute=``

@@ -2,7 +2,7 @@
 
 The NDFile plugin base (file names, modes, Capture/WriteFile, TempSuffix) decides
 *when* to open, write and close; this class decides *what* goes in the file,
-following ADCore's NDFileHDF5 (ADCORE_BEHAVIOUR.md B.4), from the layout tree of
+following ADCore's NDFileHDF5 (ADApp/pluginSrc/NDFileHDF5.cpp), from the layout tree of
 :mod:`adtoolkit.adcore.layout` (the XML the validator checks, or the built-in
 default): groups, constant datasets and attributes, hard links, and
 

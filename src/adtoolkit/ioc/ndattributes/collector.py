@@ -2,7 +2,8 @@
 
 For every frame a driver or plugin reads each attribute from its source and
 attaches an ``NDAttribute`` to the array; file writers store them.  The four
-source types (ADCORE_BEHAVIOUR.md B.5):
+source types ``asynNDArrayDriver::readNDAttributesFile`` knows (ADCore's
+PVAttribute, paramAttribute and functAttribute classes, and a constant):
 
 ``EPICS_PV``
     the last value of a CA monitor (:mod:`.pv`).  The code about to use the values

@@ -17,7 +17,7 @@ class NDFileHDF5(NDFilePlugin):
 
     def init_params(self) -> None:
         super().init_params()
-        # NDFileHDF5.cpp constructor values (B.1 "Initial values")
+        # NDFileHDF5.cpp constructor values (they override the template VAL at iocInit)
         p = self.params
         p.update(
             {
