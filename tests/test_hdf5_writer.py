@@ -814,13 +814,14 @@ def test_plugin_attributes_are_collected_per_frame(tmp_path):
         counter["ARRAY_COUNTER"] += 1
         return counter[drv]
 
-    writer = HDF5Writer(param_getter=getter)
+    collector = AttributeCollector(result.definitions, param_getter=getter)
+    writer = HDF5Writer(plugin_attributes=lambda: collector)
     path = tmp_path / "plugin.h5"
-    p = params(_plugin_attributes=result.definitions)
-    writer.open(str(path), frame(1), p, 0, "Stream")
+    writer.open(str(path), frame(1), params(), 0, "Stream")
     for i in range(1, 4):
         writer.write(frame(i))
     writer.close()
+    collector.close()
     with h5py.File(path, "r") as f:
         g = f["/entry/instrument/NDAttributes"]
         assert list(g["Counter"][:]) == [2, 3, 4]  # read at open (1) and at each frame

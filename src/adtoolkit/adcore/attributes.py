@@ -12,7 +12,7 @@ checks of the same files are the validator's (``adtoolkit.xml``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from adtoolkit.adcore.macros import MacroError, expand_macros, expands, parse_macros
@@ -177,14 +177,3 @@ def load_attributes(file_or_xml: str, macros: str | Mapping[str, str] = "") -> A
     except NDAttributesError as exc:
         return AttributesFile(exc.status, str(exc), ())
     return AttributesFile(STATUS_OK, STATUS_STRINGS[STATUS_OK], definitions)
-
-
-def definitions_from(
-    value: Sequence[AttributeDefinition] | AttributesFile | None,
-) -> tuple[AttributeDefinition, ...]:
-    """Accept a definitions sequence or an :class:`AttributesFile` (or None)."""
-    if value is None:
-        return ()
-    if isinstance(value, AttributesFile):
-        return value.definitions
-    return tuple(value)

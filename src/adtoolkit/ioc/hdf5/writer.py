@@ -26,7 +26,6 @@ from typing import Any
 import h5py
 import numpy as np
 
-from adtoolkit.adcore.attributes import definitions_from
 from adtoolkit.adcore.layout import (
     DEFAULT_LAYOUT_MESSAGE,
     LAYOUT_OK_MESSAGE,
@@ -62,6 +61,7 @@ from adtoolkit.ioc.hdf5.values import (
     write_string_dataset,
 )
 from adtoolkit.ioc.ndarray import NDArray, NDAttribute, NDDimension
+from adtoolkit.ioc.ndattributes.collector import AttributeCollector
 
 logger = logging.getLogger(__name__)
 
@@ -95,24 +95,22 @@ class HDF5Writer:
     ``on_readback(name, value)`` receives the values the plugin shows in its
     readback PVs (XMLValid, XMLErrorMsg, NumColChunks, NumRowChunks,
     NumFramesChunks, SWMRActive, SWMRCbCounter, RunTime, IOSpeed).
-    ``param_getter(drv_info, addr)`` serves PARAM attributes of the plugin's own
-    NDAttributes file; ``ca_context`` is an optional caproto threading Context for
-    its EPICS_PV attributes.
+    ``plugin_attributes()`` returns the plugin's own NDAttributes collector (from
+    its NDAttributesFile), or None when it has none.  It is asked at file open and
+    for every frame, as NDPluginFile asks the plugin's current attribute list for
+    each array, so a new NDAttributesFile takes effect on the next frame.  The
+    plugin owns the collector (its monitors, its closing); the writer only reads.
     """
 
     def __init__(
         self,
         on_readback: Callable[[str, Any], None] | None = None,
-        param_getter: Callable[[str, int], Any] | None = None,
-        ca_context: Any = None,
+        plugin_attributes: Callable[[], AttributeCollector | None] | None = None,
         hostname: str | None = None,
     ) -> None:
         self.on_readback = on_readback
-        self.param_getter = param_getter
-        self.ca_context = ca_context
+        self.plugin_attributes = plugin_attributes
         self.hostname = socket.gethostname() if hostname is None else hostname
-        self._collector: Any = None
-        self._collector_key: tuple = ()
         # FlushNow arrives from a CA put while the plugin thread writes frames
         self._lock = threading.RLock()
         self._reset()
@@ -157,31 +155,18 @@ class HDF5Writer:
                 logger.exception("on_readback(%s) failed", name)
 
     # -- plugin attributes
-    def _plugin_attributes(self, array: NDArray) -> dict[str, NDAttribute]:
+    def _collect_plugin_attributes(self, array: NDArray) -> dict[str, NDAttribute]:
         collector = self._plugin_collector()
         return collector.collect(array) if collector is not None else {}
 
-    def _plugin_collector(self) -> Any:
-        """The plugin's own AttributeCollector (given, or built from definitions)."""
-        from adtoolkit.ioc.ndattributes import AttributeCollector
-
-        given = self._params.get("_plugin_attributes")
-        if isinstance(given, AttributeCollector):  # the plugin's own, monitors and all
-            return given
-        definitions = definitions_from(given)
-        if not definitions:
-            return None
-        if self._collector is None or self._collector_key != definitions:
-            if self._collector is not None:
-                self._collector.close()
-            self._collector = AttributeCollector(definitions, self.param_getter, self.ca_context)
-            self._collector_key = definitions
-        return self._collector
+    def _plugin_collector(self) -> AttributeCollector | None:
+        """The plugin's own AttributeCollector now, if it has one."""
+        return self.plugin_attributes() if self.plugin_attributes is not None else None
 
     def _gather_attributes(self, array: NDArray) -> dict[str, NDAttribute]:
         """The file's attribute list: automatic ones, the plugin's, then the array's."""
         attrs = {a.name: a for a in automatic_attributes(array)}
-        attrs.update(self._plugin_attributes(array))
+        attrs.update(self._collect_plugin_attributes(array))
         attrs.update(array.attributes)
         return attrs
 
@@ -525,12 +510,9 @@ class HDF5Writer:
             self._readback("SWMRActive", 0)
 
     def shutdown(self) -> None:
-        """Close any open file and the EPICS_PV monitors of the plugin's attributes."""
+        """Close any open file (the plugin closes its own attribute collector)."""
         if self.file is not None:
             try:
                 self.close()
             except Exception:
                 self._abort()
-        if self._collector is not None:
-            self._collector.close()
-            self._collector = None

@@ -31,12 +31,6 @@ class NDFileHDF5(NDFilePlugin):
             }
         )
 
-    def writer_params(self):
-        """Add the plugin's own NDAttributes (collected at open and per frame)."""
-        params = dict(super().writer_params())
-        params["_plugin_attributes"] = getattr(self, "_attribute_collector", None)
-        return params
-
     def write_param(self, addr: int, name: str, value: Any) -> None:
         if name == "HDF5_layoutFilename":
             from adtoolkit.ioc.hdf5 import validate_layout_param
@@ -61,7 +55,7 @@ class NDFileHDF5(NDFilePlugin):
 
         return HDF5Writer(
             on_readback=self.on_readback,
-            param_getter=lambda drvinfo, addr=0: self.read_param(drvinfo, addr),
+            plugin_attributes=lambda: self._attribute_collector,
             hostname=socket.gethostname(),
         )
 
