@@ -62,6 +62,7 @@ def det(ioc, tmp_path):
         plugins=("hdf1", "image1"),
         write_path=str(ioc.write_root) + "/%Y/%m/%d/",
         read_path=str(ioc.read_root) + "/%Y/%m/%d/",
+        connection_timeout=30,  # a loaded 2-core machine (two IOCs) can be slow to connect
     )
     _configure_cam(det)
     # also read the frame over CA (image1:ArrayData) in the same events, to compare

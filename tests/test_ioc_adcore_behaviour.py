@@ -79,17 +79,8 @@ def test_file_plugin_counts_only_the_arrays_it_saves(cam, ioc):
     assert (d / "counted_000.h5").exists()
 
 
-def test_put_then_get_on_one_circuit_returns_the_new_value(cam, ioc, request):
+def test_put_then_get_on_one_circuit_returns_the_new_value(cam):
     """rsrv serves a circuit's requests in order: a get after a put sees the put."""
-    if ioc.kind == "sim":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="issue 12: caproto answers a read after waiting only 1 ms for a "
-                "write still in the driver's write thread (records' put path, server.py/"
-                "pvgroups.py, helper s3-records)",
-                strict=False,
-            )
-        )
     stale = []
     for i in range(200):
         value = 1000 + i

@@ -141,7 +141,12 @@ class _CharStringMixin(_RecordMixin):
             except TypeError:
                 value = str(value)
         value = value.split("\0", 1)[0]
-        limit = max(self.max_length - 1, 1)
+        # an output waveform keeps all NELM characters written to it (no terminator
+        # is needed in the record); the driver's string, shown by the readback,
+        # keeps one fewer, as asyn's octet parameter does
+        spec = getattr(self, "_adt_spec", None)
+        limit = self.max_length if spec is not None and spec.writable else self.max_length - 1
+        limit = max(limit, 1)
         if len(value) > limit:
             value = value[:limit]
         return value
