@@ -142,7 +142,7 @@ def test_p4p_client_reads_the_frame(pva_ioc):
     assert image.dtype == np.uint8
     expected = np.asarray(ca.get("image1:ArrayData"), dtype=np.uint8)[:12].reshape(3, 4)
     np.testing.assert_array_equal(image, expected)  # the same frame as over CA
-    assert raw.uniqueId == ca.get("cam1:UniqueId_RBV")
+    assert raw.uniqueId == ca.get("Pva1:UniqueId_RBV")  # the array's id (the cam shows 0)
     assert [d.size for d in raw.dimension] == [4, 3]
     assert raw.codec.name == "" and raw.compressedSize == raw.uncompressedSize == 12
     attributes = {a.name: a.value for a in raw.attribute}
@@ -165,4 +165,4 @@ def test_pvget_shows_what_the_real_ioc_serves(pva_ioc, tmp_path):
         timeout=30,
         check=True,
     ).stdout
-    assert normalise(out, ca.get("cam1:UniqueId_RBV")) == REAL_PVGET
+    assert normalise(out, ca.get("Pva1:UniqueId_RBV")) == REAL_PVGET

@@ -208,7 +208,7 @@ def test_attribute_values_sums_and_time_series(common):
     ids = []
     for _ in range(3):
         acquire(ca, "Attr1:")
-        ids.append(ca.get("cam1:UniqueId_RBV"))
+        ids.append(ca.get("Attr1:UniqueId_RBV"))  # the array's id (the cam shows 0)
     assert ca.get("Attr1:1:Value_RBV") == ids[-1]
     assert ca.get("Attr1:2:Value_RBV") == 0
     ca.wait_value("Attr1:TS:TSAcquire", 0)  # full after 3 points
