@@ -156,3 +156,15 @@ def test_fuzz_never_a_wrong_path(tail_parts, read_root_parts):
     assert t.to_read_path(r.write_dir + "f_000001.h5") == expected
     # the rendered directories have the same depth as the templates
     assert len(PurePosixPath(r.write_dir).parts) == len(PurePosixPath(write).parts)
+
+
+def test_fixed_dirs_are_the_data_directory_without_its_dated_part():
+    """Where make_detector puts the XML files: never the filesystem root that write ==
+    read makes the mount point."""
+    same = PathTemplates("/data/beamline/", "/data/beamline/")
+    assert same.write_root == "/"
+    assert same.fixed_dirs == ("/data/beamline/", "/data/beamline/")
+    dated = PathTemplates("/data/adsim/%Y/%m/", "/mnt/adsim/%Y/%m/")
+    assert dated.fixed_dirs == ("/data/adsim/", "/mnt/adsim/")
+    windows = PathTemplates("D:\\data\\run\\%Y\\", "/mnt/d/data/run/%Y/")
+    assert windows.fixed_dirs == ("D:\\data\\run\\", "/mnt/d/data/run/")

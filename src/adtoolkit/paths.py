@@ -265,6 +265,25 @@ class PathTemplates:
         parts = self._read_pure.parts
         return _with_sep(type(self._read_pure)(*parts[: len(parts) - self._n_common]))
 
+    @property
+    def fixed_dirs(self) -> tuple[str, str]:
+        """The deepest directory of the templates without strftime codes, as the IOC
+        and as the workstation see it (each ending with the separator).
+
+        Files that belong beside the data but not to one day's directory (the XML
+        files make_detector installs) go here: with write == read the mount point is
+        the filesystem root, which is nobody's data directory.
+        """
+        wparts, rparts = self._write_pure.parts, self._read_pure.parts
+        dated = [i for i, p in enumerate(wparts) if "%" in p]
+        # the strftime codes lie in the common tail, so the same number of trailing
+        # components is dropped on both sides
+        drop = len(wparts) - dated[0] if dated else 0
+        return (
+            _with_sep(type(self._write_pure)(*wparts[: len(wparts) - drop])),
+            _with_sep(type(self._read_pure)(*rparts[: len(rparts) - drop])),
+        )
+
     def describe_mapping(self) -> str:
         return f"IOC {self.write_root!r} -> workstation {self.read_root!r}"
 

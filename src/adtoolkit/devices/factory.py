@@ -14,6 +14,7 @@ holds the image.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -235,8 +236,12 @@ def _install_xml(func, det: AreaDetector, attributes: Any, layout: Any, paths) -
         raise ConfigurationError("layout= needs an HDF5 plugin (e.g. plugins=('hdf1',))")
     kwargs: dict[str, Any] = {}
     if paths is not None:
-        # the mount point exists (the dated data directory may not yet)
-        kwargs.update(ioc_dir=paths.write_root, local_dir=paths.read_root)
+        # the data directory without its dated part, where it exists already (the
+        # dated directory may not yet); else the mount point
+        ioc_dir, local_dir = paths.fixed_dirs
+        if not os.path.isdir(local_dir):
+            ioc_dir, local_dir = paths.write_root, paths.read_root
+        kwargs.update(ioc_dir=ioc_dir, local_dir=local_dir)
     func(
         attributes=attributes,
         on=det.cam if attributes is not None else None,
