@@ -155,6 +155,27 @@ def connect_all(names: Iterable[str], timeout: float = 20.0) -> tuple[set[str], 
         ctx.disconnect()
 
 
+def connect_every_signal(device: Any, timeout: float = 120.0) -> list:
+    """Create every (lazy) signal of an ophyd device without ophyd's 1 s wait per lazy
+    signal, then wait for all of them together (bounded): on a loaded machine that
+    1 s is what fails, not the IOC."""
+    devices = [device, *(dev for _, dev in device.walk_subdevices(include_lazy=True))]
+    saved = [(dev, dev.lazy_wait_for_connection) for dev in devices]
+    for dev in devices:
+        dev.lazy_wait_for_connection = False
+    try:
+        signals = [walk.item for walk in device.walk_signals(include_lazy=True)]
+    finally:
+        for dev, value in saved:
+            dev.lazy_wait_for_connection = value
+    wait_for(
+        lambda: all(sig.connected for sig in signals),
+        timeout=timeout,
+        what=f"every signal of {device.name} to connect",
+    )
+    return signals
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
     """Poll ``predicate`` until it returns a true value; fail with ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout

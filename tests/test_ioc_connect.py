@@ -15,8 +15,8 @@ from ioc_helpers import (
     all_required_pvs,
     apstools_v34_classes,
     connect_all,
+    connect_every_signal,
     ophyd_plugin_classes,
-    wait_for,
 )
 
 pytestmark = pytest.mark.ioc
@@ -68,15 +68,10 @@ def _simdetector_with_plugins():
 def test_ophyd_simdetector_connects_every_component(legacy_ioc):
     Det = _simdetector_with_plugins()
     det = Det(legacy_ioc.prefix, name="det")
-    signals = list(det.walk_signals(include_lazy=True))
-    assert len(signals) > 900
     # instantiate every (lazy) signal, then wait for all at once: ophyd's own
     # wait_for_connection(all_signals=True) connects them one by one (~1 min)
-    wait_for(
-        lambda: all(item.item.connected for item in signals),
-        timeout=120,
-        what="every ophyd signal to connect",
-    )
+    signals = connect_every_signal(det, timeout=120)
+    assert len(signals) > 900
     det.wait_for_connection(all_signals=True, timeout=30)
     assert det.missing_plugins() == []
     assert det.cam.manufacturer.get() == "Simulated detector"
@@ -105,7 +100,7 @@ def test_apstools_v34_detector_triggers(legacy_ioc, tmp_path):
     from apstools.devices import AD_plugin_primed, AD_prime_plugin2
 
     det = Det(legacy_ioc.prefix, name="det")
-    det.wait_for_connection(timeout=30)
+    connect_every_signal(det, timeout=60)
     det.validate_asyn_ports()
     cam = det.cam
     cam.size.size_x.put(64)

@@ -109,6 +109,10 @@ def real_ioc():
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_real_ioc_still_gives_the_recorded_verdict(case, real_ioc):
+    if case["ioc"].get("crashed"):
+        # re-measuring means killing the real IOC and starting it again mid-module; how
+        # long that takes on a loaded machine decides what the next file meets
+        pytest.skip("this file crashes the real IOC; its verdict stays the recorded one")
     path = _path(case["file"])
     pair = _path(case["attributes"]) if case["attributes"] else None
     live = {**case, "path": path, "attributes_path": pair}

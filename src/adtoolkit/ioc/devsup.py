@@ -24,7 +24,7 @@ from caproto import SkipWrite
 from caproto.server import PVGroup
 
 from adtoolkit.ioc.driver import PortDriver
-from adtoolkit.ioc.params import coerce, set_channel_now
+from adtoolkit.ioc.params import coerce
 from adtoolkit.ioc.pvgroups import MAX_STRING, iter_records
 from adtoolkit.ioc.records import RecordSpec
 
@@ -119,26 +119,14 @@ class Binding:
         self.param = self.params.params[spec.drvinfo]
         self.to_channel = _to_channel(spec, channel)
         self.from_channel = _from_channel(spec, channel)
-        #: puts started on this record; a put that finishes after a later one started
-        #: leaves the record to the later one
-        self._puts = 0
 
     async def put(self, instance: Any, value: Any) -> Any:
         """A client put: validate, hand to the driver, answer like the record."""
         raw = self.from_channel(value)
-        self._puts += 1
-        put = self._puts
-        if not self.spec.follows_driver:
-            # as dbPut: the record holds the new value while the driver's write is
-            # still under way, so a get that follows the put on a circuit sees it
-            # (caproto answers a read after waiting only briefly for a write)
-            set_channel_now(instance, value, time.time())
         await self.driver.write_async(self.addr, self.spec.drvinfo, raw)
         # like asyn, the write's callbacks are done before the put completes
         await self.driver.publisher.flush()
         if not self.spec.follows_driver:
-            if put != self._puts:
-                raise SkipWrite()  # a later put holds the record: keep its value
             return value
         if self.spec.rtype == "busy" and raw:
             await self._wait_done(instance)
