@@ -85,7 +85,7 @@ def test_ophyd_simdetector_connects_every_component(legacy_ioc):
 def test_apstools_v34_detector_triggers(legacy_ioc, tmp_path):
     from apstools.devices import CamMixin_V34, SingleTrigger_V34
     from apstools.devices.area_detector_support import HDF5Plugin_V34
-    from ophyd import ADComponent, DetectorBase
+    from ophyd import ADComponent, DetectorBase, EpicsSignalRO
     from ophyd.areadetector import SimDetectorCam
     from ophyd.areadetector.plugins import ImagePlugin_V34
 
@@ -99,6 +99,11 @@ def test_apstools_v34_detector_triggers(legacy_ioc, tmp_path):
 
     from apstools.devices import AD_plugin_primed, AD_prime_plugin2
 
+    # apstools' trigger mixin reads cam1:Acquire in its __init__, with ophyd's 1 s lazy
+    # wait: reach the new IOC first (bounded), so that wait is a channel's, not a search's
+    probe = EpicsSignalRO(legacy_ioc.prefix + "cam1:Acquire_RBV", name="probe")
+    probe.wait_for_connection(timeout=60)
+    probe.destroy()
     det = Det(legacy_ioc.prefix, name="det")
     connect_every_signal(det, timeout=60)
     det.validate_asyn_ports()
